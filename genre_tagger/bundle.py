@@ -1,0 +1,198 @@
+"""Model bundles on disk: JSON metadata, numpy arrays and text, never a pickle.
+
+A bundle is a folder::
+
+    bundle.json      name, model plugin, feature extractor (name, version), classes,
+                     training-set summary, metrics, library versions, and the SHA-256
+                     of every other file
+    arrays.npz       the model's numeric state (read with allow_pickle=False)
+    <name>.txt       the model's text state (e.g. a LightGBM model)
+
+Loading checks every checksum before reading anything, so a truncated or tampered
+bundle is refused, and nothing in a bundle is ever executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import zipfile
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genre_tagger.hookspecs import GenreModel, ModelState
+from genre_tagger.plugins import Registry
+
+FORMAT = "genre-tagger-bundle/1"
+META_FILE = "bundle.json"
+ARRAYS_FILE = "arrays.npz"
+LIBRARIES = ("genre-tagger", "numpy", "scikit-learn", "lightgbm", "librosa", "scikit-image", "av")
+
+
+class BundleError(Exception):
+    """A bundle is missing, damaged, or made for other features than those installed."""
+
+
+@dataclass
+class Bundle:
+    """A trained model together with what it was trained on and how well it did."""
+
+    model: GenreModel
+    feature_extractor: str
+    feature_version: str
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    checksum: str = ""  # SHA-256 of bundle.json: identifies this exact model in caches
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self.model.classes_
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def save(bundle: Bundle, directory: str | Path) -> Path:
+    """Write ``bundle`` to ``directory`` (created; files inside are replaced)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state: ModelState = bundle.model.save()
+    files: dict[str, bytes] = {}
+    for name, array in state.arrays.items():
+        if np.asarray(array).dtype == object:
+            raise BundleError(f"model {bundle.name!r} returned an object array {name!r}: not storable without pickle")
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in state.arrays.items()})
+    files[ARRAYS_FILE] = buffer.getvalue()
+    for name, text in state.texts.items():
+        files[f"{name}.txt"] = text.encode("utf-8")
+    meta = {
+        "format": FORMAT,
+        "model": bundle.name,
+        "feature_extractor": {"name": bundle.feature_extractor, "version": bundle.feature_version},
+        "classes": [str(c) for c in bundle.classes],
+        "params": state.params,
+        "texts": sorted(state.texts),
+        "files": {name: _sha256(data) for name, data in files.items()},
+        "training": bundle.training,
+        "metrics": bundle.metrics,
+        "libraries": library_versions(),
+    }
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    meta_bytes = json.dumps(meta, indent=2, sort_keys=False).encode("utf-8")
+    (directory / META_FILE).write_bytes(meta_bytes)
+    bundle.path, bundle.checksum = directory, _sha256(meta_bytes)
+    return directory
+
+
+def read_metadata(directory: str | Path) -> dict[str, Any]:
+    """The parsed ``bundle.json`` of a bundle, checked for format."""
+    directory = Path(directory)
+    meta_path = directory / META_FILE
+    try:
+        meta = json.loads(meta_path.read_bytes())
+    except FileNotFoundError:
+        raise BundleError(f"{directory}: not a model bundle (no {META_FILE})") from None
+    except (OSError, ValueError) as error:
+        raise BundleError(f"{meta_path}: unreadable bundle metadata ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BundleError(f"{meta_path}: not a {FORMAT} bundle")
+    return meta
+
+
+def load(directory: str | Path, registry: Registry) -> Bundle:
+    """Load a bundle, refusing it when damaged or made for other features.
+
+    The model class comes from the installed plugins (by the name recorded in the
+    bundle), never from the bundle itself.
+    """
+    directory = Path(directory)
+    meta = read_metadata(directory)
+    meta_checksum = _sha256((directory / META_FILE).read_bytes())
+    files: dict[str, bytes] = {}
+    for name, expected in meta.get("files", {}).items():
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise BundleError(f"{directory}: bundle names a file outside itself: {name!r}")
+        try:
+            data = (directory / name).read_bytes()
+        except OSError as error:
+            raise BundleError(f"{directory / name}: missing or unreadable ({error.strerror})") from None
+        if _sha256(data) != expected:
+            raise BundleError(f"{directory / name}: checksum mismatch, the bundle is damaged or was modified")
+        files[name] = data
+    try:
+        model_class = registry.model(meta["model"])
+        wanted = meta["feature_extractor"]
+        extractor = registry.feature_extractor(wanted["name"])
+    except KeyError as error:
+        raise BundleError(f"{directory / META_FILE}: incomplete metadata (no {error})") from None
+    except Exception as error:  # PluginError: the plugin is not installed
+        raise BundleError(f"{directory}: {error}") from None
+    if extractor.version != wanted["version"]:
+        raise BundleError(
+            f"{directory}: made for feature extractor {wanted['name']} version {wanted['version']}, "
+            f"but version {extractor.version} is installed; retrain the model"
+        )
+    try:
+        with np.load(io.BytesIO(files[ARRAYS_FILE]), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
+        raise BundleError(f"{directory / ARRAYS_FILE}: unreadable arrays ({error})") from None
+    texts = {name: files[f"{name}.txt"].decode("utf-8") for name in meta.get("texts", [])}
+    state = ModelState(params=meta.get("params", {}), arrays=arrays, texts=texts)
+    try:
+        model = model_class.load(state)
+    except Exception as error:
+        raise BundleError(f"{directory}: the {meta['model']} plugin could not load this bundle ({error})") from None
+    if [str(c) for c in model.classes_] != meta["classes"]:
+        raise BundleError(f"{directory}: the classes of the model do not match its metadata")
+    return Bundle(
+        model=model,
+        feature_extractor=wanted["name"],
+        feature_version=wanted["version"],
+        training=meta.get("training", {}),
+        metrics=meta.get("metrics", {}),
+        path=directory,
+        checksum=meta_checksum,
+    )
+
+
+def default_models_dir() -> Path:
+    """Where models are looked up: ``$GENRE_TAGGER_MODELS``, else the shipped ``pretrained/``."""
+    import os
+    from importlib import resources
+
+    if os.environ.get("GENRE_TAGGER_MODELS"):
+        return Path(os.environ["GENRE_TAGGER_MODELS"])
+    return Path(str(resources.files("genre_tagger_pretrained")))
+
+
+def available(models_dir: str | Path) -> list[str]:
+    """Names of the bundles in ``models_dir`` (sub-folders holding a bundle.json)."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    return sorted(p.parent.name for p in models_dir.glob(f"*/{META_FILE}"))

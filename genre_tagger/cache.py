@@ -1,0 +1,116 @@
+"""A small SQLite cache of per-file features and scan results.
+
+Entries are keyed by the file's path, size and modification time (and what produced
+them: feature extractor and version, or model checksum), so an edited file is analysed
+again and an unchanged one never is. SQLite in WAL mode lets two scans share the cache
+and survives a process killed mid-write (a transaction either landed or did not).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS features (
+    path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    extractor TEXT NOT NULL, selection TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (path, extractor, selection)
+);
+CREATE TABLE IF NOT EXISTS results (
+    path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    model TEXT NOT NULL, settings TEXT NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (path, model, settings)
+);
+"""
+
+
+def default_path() -> Path:
+    """``$GENRE_TAGGER_CACHE``, else ``$XDG_CACHE_HOME/genre-tagger/cache.sqlite``."""
+    if os.environ.get("GENRE_TAGGER_CACHE"):
+        return Path(os.environ["GENRE_TAGGER_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "genre-tagger" / "cache.sqlite"
+
+
+def file_key(path: str | Path) -> tuple[str, int, int]:
+    """``(absolute path, size, mtime_ns)`` of an existing file."""
+    path = Path(path).absolute()
+    st = path.stat()
+    return str(path), st.st_size, st.st_mtime_ns
+
+
+def _to_blob(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _from_blob(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+class Cache:
+    """Features and results per file. ``Cache(None)`` is a cache that keeps nothing."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self._db = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "Cache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def get_features(self, key: tuple[str, int, int], extractor: str, selection: str) -> np.ndarray | None:
+        """Cached feature rows of a file, or ``None`` when absent or stale."""
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "SELECT data FROM features WHERE path=? AND size=? AND mtime_ns=? AND extractor=? AND selection=?",
+            (*key, extractor, selection),
+        ).fetchone()
+        return None if row is None else _from_blob(row[0])
+
+    def put_features(self, key: tuple[str, int, int], extractor: str, selection: str, features: np.ndarray) -> None:
+        if self._db is not None:
+            self._db.execute(
+                "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)",
+                (*key, extractor, selection, _to_blob(features)),
+            )
+
+    def get_result(self, key: tuple[str, int, int], model: str, settings: str) -> dict[str, Any] | None:
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "SELECT result FROM results WHERE path=? AND size=? AND mtime_ns=? AND model=? AND settings=?",
+            (*key, model, settings),
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_result(self, key: tuple[str, int, int], model: str, settings: str, result: dict[str, Any]) -> None:
+        if self._db is not None:
+            self._db.execute(
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                (*key, model, settings, json.dumps(result)),
+            )

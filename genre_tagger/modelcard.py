@@ -1,0 +1,79 @@
+"""The model card: what the shipped models were trained on, how, and how well they do."""
+
+from __future__ import annotations
+
+from genre_tagger.bundle import Bundle, library_versions
+
+HEADLINE = [
+    ("grouped_cv", "track_balanced_accuracy", "track bal. acc"),
+    ("grouped_cv", "track_accuracy", "track acc"),
+    ("grouped_cv", "track_macro_f1", "track macro-F1"),
+    ("grouped_cv", "segment_accuracy", "segment acc"),
+    ("artist_split", "track_balanced_accuracy", "artist split: track bal. acc"),
+    ("artist_split", "track_accuracy", "artist split: track acc"),
+    ("leaky_random_split", "segment_accuracy", "leaky split: segment acc"),
+]
+
+
+def score_cell(metrics: dict, protocol: str, key: str) -> str:
+    value = metrics.get(protocol, {}).get(key)
+    if value is None:
+        return "-"
+    std = metrics[protocol].get(f"{key}_std")
+    return f"{value:.3f} ± {std:.3f}" if std is not None else f"{value:.3f}"
+
+
+def render(bundles: list[Bundle], command: str, data_description: str) -> str:
+    """Markdown model card for ``bundles`` trained by ``command``."""
+    first = bundles[0]
+    training = first.training
+    lines = [
+        "# Model card: genre-tagger pretrained models",
+        "",
+        "Made by genre-tagger's own `retrain` command; regenerate them (and this card) with:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "## Data",
+        "",
+        data_description,
+        "",
+        f"- clips used: {training.get('n_clips')} ({training.get('failed_clips', 0)} failed to decode), "
+        f"segments: {training.get('n_segments')} of 3 s, "
+        f"exact duplicate feature rows dropped: {training.get('duplicate_rows_dropped', 0)}",
+        "- clips per genre: " + ", ".join(f"{g} {n}" for g, n in training.get("clips_per_genre", {}).items()),
+        "",
+        "The classes are imbalanced (100 clips of blues, classical, jazz and rock, about 20 of",
+        "each other genre). KNN divides each neighbour's vote by its class frequency; LightGBM",
+        "weights each segment by the inverse frequency of its class (`class_weight=balanced`);",
+        "model selection is scored with balanced accuracy.",
+        "",
+        "## Scores",
+        "",
+        "Track scores take the majority vote of a clip's 3-second segments. *Grouped CV*: 5",
+        "folds stratified by genre with all segments of a clip in one fold (mean over pooled",
+        "out-of-fold predictions ± spread across folds). *Artist split*: the fault-filtered,",
+        "artist-conscious split of Kereliuk, Sturm & Larsen (2015), train+valid vs test, only",
+        "clips present. *Leaky split*: the original study's random 80/20 split of segments,",
+        "which puts parts of one song on both sides; shown only to compare with its figures",
+        "(KNN 0.90, LightGBM 0.91) and not a measure of how the models do on new music.",
+        "",
+        "| score | " + " | ".join(b.name for b in bundles) + " |",
+        "|---|" + "---|" * len(bundles),
+    ]
+    for protocol, key, label in HEADLINE:
+        lines.append(f"| {label} | " + " | ".join(score_cell(b.metrics, protocol, key) for b in bundles) + " |")
+    lines += ["", "Per-class recall (tracks, grouped CV):", ""]
+    genres = sorted(first.metrics.get("grouped_cv", {}).get("track_recall", {}))
+    lines.append("| genre | " + " | ".join(b.name for b in bundles) + " |")
+    lines.append("|---|" + "---|" * len(bundles))
+    for genre in genres:
+        cells = [f"{b.metrics.get('grouped_cv', {}).get('track_recall', {}).get(genre, float('nan')):.2f}" for b in bundles]
+        lines.append(f"| {genre} | " + " | ".join(cells) + " |")
+    lines += ["", "## Models", ""]
+    for b in bundles:
+        lines.append(f"- `{b.name}` on `{b.feature_extractor}` v{b.feature_version}: {b.model.save().params}")
+    lines += ["", "Library versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items()), ""]
+    return "\n".join(lines)

@@ -1,0 +1,224 @@
+"""Training models on a labelled folder and scoring them honestly.
+
+Three ways of scoring, all reported:
+
+1. **grouped CV** -- 5 folds, stratified by genre, where every segment of a clip stays
+   in one fold: the honest headline;
+2. **artist-filtered split** -- train on train+valid, test on test of Kereliuk, Sturm &
+   Larsen's split lists (no artist on both sides), only for clips present;
+3. **leaky random split** -- 80/20 stratified split of *segments*, as the original study
+   did: parts of one song on both sides. Only there to compare with its figures.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from genre_tagger import cache as cache_module
+from genre_tagger.analysis import selection_name
+from genre_tagger.dataset import Clip
+from genre_tagger.hookspecs import FeatureExtractor, GenreModel
+from genre_tagger.metrics import segment_and_track_scores
+from genre_tagger.workers import Analysed, analyse_many
+
+N_FOLDS = 5
+SEED = 0
+
+
+@dataclass
+class Dataset:
+    """Feature rows of labelled clips: ``X [n_segments, n_features]``, and per row its
+    genre ``y`` and clip id ``groups``."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    feature_extractor: str
+    feature_version: str
+    failures: list[str] = field(default_factory=list)
+    n_duplicates_dropped: int = 0
+
+    @property
+    def clips(self) -> np.ndarray:
+        return np.unique(self.groups)
+
+    def subset(self, mask: np.ndarray) -> "Dataset":
+        return Dataset(self.X[mask], self.y[mask], self.groups[mask], self.feature_extractor, self.feature_version)
+
+    def summary(self) -> dict:
+        """Counts of clips and segments per genre, for metrics files and model cards."""
+        clip_genre = {g: y for g, y in zip(self.groups, self.y)}
+        genres, clip_counts = np.unique(list(clip_genre.values()), return_counts=True)
+        _, segment_counts = np.unique(self.y, return_counts=True)
+        return {
+            "n_clips": int(len(clip_genre)),
+            "n_segments": int(len(self.y)),
+            "clips_per_genre": {str(g): int(c) for g, c in zip(genres, clip_counts)},
+            "segments_per_genre": {str(g): int(c) for g, c in zip(genres, segment_counts)},
+            "duplicate_rows_dropped": self.n_duplicates_dropped,
+            "failed_clips": len(self.failures),
+        }
+
+
+def build_dataset(
+    clips: list[Clip],
+    extractor: FeatureExtractor,
+    cache: cache_module.Cache,
+    jobs: int = 1,
+    on_progress: Callable[[Clip, Analysed | None], None] | None = None,
+) -> Dataset:
+    """Features of every segment of every clip, from the cache where possible.
+
+    Clips that fail to decode are listed in ``failures`` and left out.
+    ``on_progress(clip, result)`` is called once per clip (result ``None`` when cached).
+    """
+    selection = selection_name(None)
+    features: dict[Path, np.ndarray] = {}
+    todo = []
+    by_path = {clip.path: clip for clip in clips}
+    for clip in clips:
+        cached = cache.get_features(cache_module.file_key(clip.path), f"{extractor.name}/{extractor.version}", selection)
+        if cached is not None:
+            features[clip.path] = cached
+            if on_progress:
+                on_progress(clip, None)
+        else:
+            todo.append(clip.path)
+    failures = []
+    for result in analyse_many(todo, extractor.name, None, jobs):
+        if result.error:
+            failures.append(result.error)
+        else:
+            features[result.path] = result.features.features
+            cache.put_features(
+                cache_module.file_key(result.path), f"{extractor.name}/{extractor.version}", selection, result.features.features
+            )
+        if on_progress:
+            on_progress(by_path[result.path], result)
+    ordered = [clip for clip in clips if clip.path in features]
+    if not ordered:
+        raise ValueError("no clip could be analysed")
+    X = np.vstack([features[c.path] for c in ordered])
+    y = np.concatenate([[c.genre] * len(features[c.path]) for c in ordered])
+    groups = np.concatenate([[c.clip_id] * len(features[c.path]) for c in ordered])
+    return Dataset(X, y, groups, extractor.name, extractor.version, failures=failures)
+
+
+def drop_duplicate_rows(dataset: Dataset) -> Dataset:
+    """Remove exact duplicate feature rows (keeping the first), as the original study did.
+
+    GTZAN repeats some excerpts; identical rows would otherwise be able to sit in train
+    and test at once.
+    """
+    _, first = np.unique(dataset.X, axis=0, return_index=True)
+    keep = np.zeros(len(dataset.X), dtype=bool)
+    keep[first] = True
+    deduplicated = dataset.subset(keep)
+    deduplicated.failures = dataset.failures
+    deduplicated.n_duplicates_dropped = int((~keep).sum())
+    return deduplicated
+
+
+def _fit_predict(model_class: type[GenreModel], train: Dataset, test: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    model = model_class().fit(train.X, train.y, train.groups)
+    return model.predict_proba(test.X), np.asarray(model.classes_).astype(str)
+
+
+def _align(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Columns of ``proba`` reordered to ``classes`` (zeros for classes the model lacks)."""
+    aligned = np.zeros((len(proba), len(classes)))
+    aligned[:, np.searchsorted(classes, model_classes)] = proba
+    return aligned
+
+
+def grouped_cv(model_class: type[GenreModel], dataset: Dataset, n_folds: int = N_FOLDS) -> dict:
+    """Clip-grouped, genre-stratified k-fold CV.
+
+    Scores are computed once over the pooled out-of-fold predictions; ``*_std`` give the
+    spread of the per-fold scores.
+    """
+    classes = np.unique(dataset.y)
+    proba = np.zeros((len(dataset.y), len(classes)))
+    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=SEED)
+    per_fold = []
+    for train_index, test_index in folds.split(dataset.X, dataset.y, dataset.groups):
+        train, test = dataset.subset(train_index), dataset.subset(test_index)
+        fold_proba, model_classes = _fit_predict(model_class, train, test)
+        proba[test_index] = _align(fold_proba, model_classes, classes)
+        per_fold.append(segment_and_track_scores(test.y, proba[test_index], classes, test.groups))
+    scores = segment_and_track_scores(dataset.y, proba, classes, dataset.groups)
+    for key in ("segment_accuracy", "track_accuracy", "track_balanced_accuracy", "track_macro_f1"):
+        scores[f"{key}_std"] = float(np.std([fold[key] for fold in per_fold]))
+    scores["folds"] = n_folds
+    return scores
+
+
+def artist_split(model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]]) -> dict:
+    """Train on the clips of train+valid, test on those of test (only clips present)."""
+    train_ids = splits["train"] | splits["valid"]
+    train_mask = np.isin(dataset.groups, list(train_ids))
+    test_mask = np.isin(dataset.groups, list(splits["test"]))
+    if not train_mask.any() or not test_mask.any():
+        raise ValueError("the split lists name none of the clips found")
+    train, test = dataset.subset(train_mask), dataset.subset(test_mask)
+    proba, model_classes = _fit_predict(model_class, train, test)
+    scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
+    scores["n_train_tracks"] = int(len(train.clips))
+    return scores
+
+
+def leaky_split(model_class: type[GenreModel], dataset: Dataset) -> dict:
+    """The original study's 80/20 random split of segments. Leaky: one song on both sides."""
+    train_index, test_index = train_test_split(
+        np.arange(len(dataset.y)), test_size=0.2, stratify=dataset.y, random_state=SEED
+    )
+    train, test = dataset.subset(train_index), dataset.subset(test_index)
+    proba, model_classes = _fit_predict(model_class, train, test)
+    scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
+    return {
+        "segment_accuracy": scores["segment_accuracy"],
+        "segment_balanced_accuracy": scores["segment_balanced_accuracy"],
+        "n_segments": scores["n_segments"],
+        "leaky": True,
+    }
+
+
+def evaluate(model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]] | None) -> dict:
+    """All three scorings of one model on ``dataset``, with the seconds each took."""
+    metrics = {}
+    for protocol, run in (
+        ("grouped_cv", lambda: grouped_cv(model_class, dataset)),
+        ("artist_split", (lambda: artist_split(model_class, dataset, splits)) if splits else None),
+        ("leaky_random_split", lambda: leaky_split(model_class, dataset)),
+    ):
+        if run is None:
+            continue
+        started = time.perf_counter()
+        metrics[protocol] = run()
+        metrics[protocol]["seconds"] = round(time.perf_counter() - started, 1)
+    return metrics
+
+
+@dataclass
+class TrainedModel:
+    """A model fitted on the whole dataset, with its scores."""
+
+    model: GenreModel
+    metrics: dict
+    seconds: float
+
+
+def train_and_score(
+    model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]] | None
+) -> TrainedModel:
+    """Score ``model_class`` three ways, then fit it on every clip of ``dataset``."""
+    started = time.perf_counter()
+    metrics = evaluate(model_class, dataset, splits)
+    model = model_class().fit(dataset.X, dataset.y, dataset.groups)
+    return TrainedModel(model, metrics, time.perf_counter() - started)
