@@ -1,0 +1,339 @@
+"""Decoding audio files to 22050 Hz mono float32, with no system program.
+
+Every model in genre-tagger listens to the same signal: mono, 22050 Hz, float32 in
+[-1, 1], exactly what ``librosa.load(path)`` returns. This module produces it from any
+common music file through PyAV, whose wheel bundles the FFmpeg libraries (mp3, flac,
+ogg/vorbis, opus, m4a/aac, wav in every sample format, aiff, au), so neither ffmpeg nor
+any other program has to be installed.
+
+The pipeline, one decoded frame at a time (memory stays bounded, whatever the length):
+
+    file --PyAV--> frames --_frame_to_mono--> float32 mono --soxr--> 22050 Hz chunks
+         (demux, decode)    (scale ints, mean of channels)  (streaming) --> stream()/load()
+
+Map of the public API:
+
+- :data:`SAMPLE_RATE`, :data:`AUDIO_EXTENSIONS`
+- :func:`probe` -- duration, sample rate, channels, codec from the header (no decode)
+- :func:`stream` -- fixed-size blocks of samples, for long files
+- :func:`load` -- the whole track as one array
+- :class:`AudioError` -- every failure, as one line a user understands
+
+Choices worth knowing:
+
+- **Exactness.** Integer PCM is scaled like libsndfile (which ``soundfile`` and
+  ``librosa`` use): ``s16 / 2**15``, ``s32 / 2**31`` (24-bit samples arrive as s32),
+  ``(u8 - 128) / 2**7``, computed in float32. Channels are averaged like
+  ``librosa.to_mono``. A file already at 22050 Hz is not resampled, so a lossless file
+  decodes bit for bit to what ``soundfile.read(path, dtype="float32")`` returns.
+  (PyAV's ``AudioResampler(format="fltp")`` gives the same numbers, but it refuses
+  frames whose format changes mid-file; converting each frame ourselves does not.)
+- **Resampling** uses soxr "HQ", the filter behind librosa's default ``res_type``
+  ("soxr_hq"), in streaming mode; samples agree with ``librosa.load`` to float
+  rounding, and lengths within a sample.
+- **Damaged files.** Like the ``ffmpeg`` command line, a packet the decoder rejects is
+  skipped and decoding goes on; a file that ends early (a truncated download) yields
+  the part that is there; a read error after some audio (a damaged container, or a
+  chained Ogg whose second part FFmpeg cannot read) ends decoding and keeps what came
+  before. Skipped packets and early stops are logged as warnings. A file that yields
+  no sample at all -- garbage, a text file, a header with no audio -- is an
+  :class:`AudioError`, as is a truncated file whose index sat at its end (an m4a
+  written without "faststart" cannot be opened once cut).
+- **Codec padding** is removed where the file says how much there is (LAME/Xing
+  headers in mp3, Opus pre-skip, Ogg end granule, mp4 edit lists); otherwise it stays:
+  up to 2048 samples (~90 ms) of AAC priming and padding in an m4a without an edit
+  list, and a few hundred samples (~15 ms) at the end of some Ogg Vorbis files where
+  FFmpeg trims less than libvorbis does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import soxr
+
+from genre_tagger.segments import SAMPLE_RATE
+
+__all__ = ["AUDIO_EXTENSIONS", "SAMPLE_RATE", "AudioError", "Info", "load", "probe", "stream"]
+
+log = logging.getLogger(__name__)
+
+#: File name extensions (lowercase, with the dot) treated as audio when scanning folders.
+#: Compare case-insensitively: ``path.suffix.lower() in AUDIO_EXTENSIONS``.
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wav", ".aif", ".aiff", ".au"}
+)
+
+# soxr quality matching librosa's default res_type "soxr_hq"
+_SOXR_QUALITY = "HQ"
+
+# How libsndfile turns integer samples into float: divide by 2**(bits - 1), after
+# moving unsigned 8-bit samples to be centred on zero. Sample format names are FFmpeg's
+# with the planar "p" suffix removed; 24-bit audio is decoded to s32, shifted left.
+_INT_OFFSET_AND_SCALE: dict[str, tuple[int, float]] = {
+    "u8": (128, 2.0**-7),
+    "s16": (0, 2.0**-15),
+    "s32": (0, 2.0**-31),
+    "s64": (0, 2.0**-63),
+}
+
+
+class AudioError(Exception):
+    """A file that cannot be opened or decoded. ``str(e)`` is one line: ``"<path>: <reason>"``.
+
+    ``path`` is the file as the caller named it, ``reason`` the cause in plain words.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}".replace("\r", " ").replace("\n", " "))
+
+
+@dataclass(frozen=True)
+class Info:
+    """What a file's header says about its first audio stream.
+
+    ``duration_s`` is in seconds, ``None`` when the container does not say (it may be
+    an estimate, e.g. for a variable-bitrate mp3 without a Xing header);
+    ``sample_rate`` is in Hz, before resampling to :data:`SAMPLE_RATE`; ``codec`` is
+    FFmpeg's short codec name ("mp3", "flac", "vorbis", "opus", "aac", "pcm_s16le", ...).
+    """
+
+    duration_s: float | None
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+def probe(path: str | os.PathLike[str]) -> Info:
+    """Read duration, sample rate, channel count and codec from the header of ``path``.
+
+    Nothing is decoded beyond the few packets FFmpeg reads to identify the stream, so
+    this is cheap enough to total the audio hours of a whole library.
+    Raises :class:`AudioError`.
+    """
+    with _open(path) as (container, audio):
+        return Info(
+            duration_s=_duration_s(container, audio),
+            sample_rate=audio.codec_context.sample_rate,
+            channels=audio.codec_context.layout.nb_channels,
+            codec=audio.codec_context.codec.canonical_name,
+        )
+
+
+def stream(path: str | os.PathLike[str], block_samples: int) -> Iterator[np.ndarray]:
+    """Decode ``path`` incrementally to blocks of 22050 Hz mono float32 samples.
+
+    Every block is a new float32 array of shape ``[block_samples]`` except the last,
+    which holds the remaining ``1..block_samples`` samples; a file yields at least one
+    sample or raises. Memory use is bounded by ``block_samples`` plus one decoded frame,
+    however long the file. The file is opened when iteration starts, so
+    :class:`AudioError` is raised from the first ``next()``, or later for a file that
+    turns out to hold no audio.
+    """
+    if block_samples < 1:
+        raise ValueError(f"block_samples must be at least 1, got {block_samples}")
+    block = np.empty(block_samples, dtype=np.float32)
+    filled = 0
+    for chunk in _mono_chunks(path):
+        while len(chunk):
+            take = min(block_samples - filled, len(chunk))
+            block[filled : filled + take] = chunk[:take]
+            filled += take
+            chunk = chunk[take:]
+            if filled == block_samples:
+                yield block
+                block = np.empty(block_samples, dtype=np.float32)
+                filled = 0
+    if filled:
+        yield block[:filled].copy()
+
+
+def load(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode all of ``path`` to 22050 Hz mono float32 samples, shape ``[n_samples]``.
+
+    The same samples as ``np.concatenate(list(stream(path, n)))`` for any ``n``.
+    Raises :class:`AudioError`.
+    """
+    return np.concatenate(list(_mono_chunks(path)))
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def _mono_chunks(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Yield the file as float32 mono chunks at SAMPLE_RATE, of whatever sizes come.
+
+    Skips packets the decoder rejects; stops at a read error after some audio (a
+    damaged file, or a chained Ogg whose second part FFmpeg cannot read), keeping what
+    was decoded; raises AudioError when no sample at all comes out.
+    """
+    n_samples = 0
+    n_skipped, skip_reason = 0, ""  # packets the decoder rejected, and FFmpeg's last words why
+    stopped_by: str | None = None  # the read error that ended decoding early
+    with _open(path) as (container, audio):
+        resample = _Resampler()
+        packets = container.demux(audio)
+        while True:
+            try:
+                packet = next(packets)  # the last packet is empty and flushes the decoder
+            except StopIteration:
+                break
+            except (av.FFmpegError, OSError) as error:
+                if n_samples == 0:
+                    raise AudioError(path, f"cannot decode: {_ffmpeg_reason(error)}") from None
+                stopped_by = _ffmpeg_reason(error)
+                break
+            try:
+                frames = audio.decode(packet)
+            except av.FFmpegError as error:
+                n_skipped, skip_reason = n_skipped + 1, _ffmpeg_reason(error)
+                continue
+            for frame in frames:
+                chunk = resample(_frame_to_mono(frame), frame.sample_rate)
+                n_samples += len(chunk)
+                if len(chunk):
+                    yield chunk
+        chunk = resample.flush()
+        n_samples += len(chunk)
+        if len(chunk):
+            yield chunk
+
+    if n_samples == 0:
+        reason = "no audio could be decoded (not an audio file, or damaged)"
+        if n_skipped:
+            reason += f": {skip_reason}"
+        raise AudioError(path, reason)
+    if n_skipped:
+        log.warning("%s: skipped %d undecodable packet(s) (%s)", path, n_skipped, skip_reason)
+    if stopped_by:
+        log.warning("%s: reading stopped after %.1f s (%s)", path, n_samples / SAMPLE_RATE, stopped_by)
+
+
+def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
+    """One decoded frame as float32 mono ``[frame.samples]`` at the frame's own rate."""
+    channels = frame.layout.nb_channels
+    samples = frame.to_ndarray()  # planar: [channels, n]; packed: [1, n * channels]
+    if not frame.format.is_planar:
+        samples = samples.reshape(-1, channels).T
+    samples = _to_float32(samples, frame.format.name.removesuffix("p"))
+    # like librosa.to_mono: the mean of the channels, in float32
+    return samples[0] if channels == 1 else samples.mean(axis=0)
+
+
+def _to_float32(samples: np.ndarray, sample_format: str) -> np.ndarray:
+    """Samples of FFmpeg's ``sample_format`` ("s16", "flt", ...) as float32 in [-1, 1]."""
+    if sample_format in _INT_OFFSET_AND_SCALE:
+        offset, scale = _INT_OFFSET_AND_SCALE[sample_format]
+        floats = samples.astype(np.float32)  # exact below 2**24; rounds like libsndfile above
+        if offset:
+            floats -= offset
+        floats *= np.float32(scale)  # a power of two: exact
+        return floats
+    if sample_format in ("flt", "dbl"):
+        return samples.astype(np.float32, copy=False)
+    raise ValueError(f"unknown sample format {sample_format!r}")  # FFmpeg has no other
+
+
+class _Resampler:
+    """Streams mono chunks from the decoder's rate to SAMPLE_RATE with soxr.
+
+    Chunks already at SAMPLE_RATE pass through untouched (bit-exact). Should the rate
+    change in mid-file, the current filter is flushed and a new one started.
+    """
+
+    def __init__(self) -> None:
+        self._rate: int | None = None
+        self._soxr: soxr.ResampleStream | None = None
+
+    def __call__(self, chunk: np.ndarray, rate: int) -> np.ndarray:
+        """``chunk`` (float32 mono at ``rate`` Hz) at SAMPLE_RATE; soxr may hold some back."""
+        tail = np.empty(0, dtype=np.float32)
+        if rate != self._rate:
+            tail = self.flush()
+            self._rate = rate
+            if rate != SAMPLE_RATE:
+                self._soxr = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality=_SOXR_QUALITY)
+        out = chunk if self._soxr is None else self._soxr.resample_chunk(chunk)
+        return np.concatenate([tail, out]) if len(tail) else out
+
+    def flush(self) -> np.ndarray:
+        """The samples still inside the filter; the resampler is then reset."""
+        tail = np.empty(0, dtype=np.float32)
+        if self._soxr is not None:
+            tail = self._soxr.resample_chunk(tail, last=True)
+        self._rate, self._soxr = None, None
+        return tail
+
+
+# --- opening, and errors in words ----------------------------------------------------------
+
+
+@contextmanager
+def _open(path: str | os.PathLike[str]) -> Iterator[tuple[av.container.InputContainer, av.AudioStream]]:
+    """``with _open(path) as (container, audio_stream):`` -- or AudioError saying why not.
+
+    The file is opened by Python and handed to FFmpeg as a file object, so a file name
+    is never taken for a URL or protocol ("http:...", "concat:...").
+    """
+    try:
+        file = open(path, "rb")  # noqa: SIM115 -- closed by the with below
+    except OSError as error:
+        raise AudioError(path, _os_reason(error)) from None
+    with file:
+        if os.fstat(file.fileno()).st_size == 0:
+            raise AudioError(path, "empty file")
+        try:
+            container = av.open(file, metadata_errors="replace")  # broken tags must not stop us
+        except (av.FFmpegError, OSError) as error:
+            raise AudioError(path, _open_reason(error)) from None
+        with container:
+            if not container.streams.audio:
+                raise AudioError(path, "not an audio file (no audio stream found)")
+            audio = container.streams.audio[0]
+            if audio.codec_context is None:
+                raise AudioError(path, "cannot decode: FFmpeg has no decoder for its audio codec")
+            if not audio.codec_context.sample_rate:
+                raise AudioError(path, "not an audio file, or damaged (its audio stream has no sample rate)")
+            yield container, audio
+
+
+def _duration_s(container: av.container.InputContainer, audio: av.AudioStream) -> float | None:
+    """The stream's duration in seconds, else the container's, else None."""
+    if audio.duration is not None and audio.time_base is not None:
+        return float(audio.duration * audio.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _os_reason(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "file not found"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if isinstance(error, IsADirectoryError):
+        return "is a folder, not a file"
+    return f"cannot read: {error.strerror or error}"
+
+
+def _open_reason(error: Exception) -> str:
+    if isinstance(error, av.error.InvalidDataError):
+        return "not an audio file, or damaged (FFmpeg found no format it can read)"
+    if isinstance(error, EOFError):
+        return "file ends before its audio starts (truncated?)"
+    if isinstance(error, OSError) and not isinstance(error, av.FFmpegError):
+        return _os_reason(error)
+    return f"cannot open: {_ffmpeg_reason(error)}"
+
+
+def _ffmpeg_reason(error: Exception) -> str:
+    """FFmpeg's words for an error, without the errno and file name PyAV adds."""
+    return str(getattr(error, "strerror", None) or error)

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from genre_tagger.voting import majority_vote, soft_vote, track_predictions
+
+CLASSES = np.array(["blues", "jazz", "rock"])
+
+
+def test_majority_wins_over_mean_probability():
+    proba = np.array([[0.4, 0.35, 0.25], [0.4, 0.35, 0.25], [0.0, 1.0, 0.0]])
+    vote = majority_vote(proba, CLASSES)
+    assert vote.genre == "blues"  # two votes beat one confident vote
+    assert vote.confidence == pytest.approx(2 / 3)
+    assert vote.top == [("blues", pytest.approx(2 / 3)), ("jazz", pytest.approx(1 / 3))]
+    assert soft_vote(proba, CLASSES).genre == "jazz"
+
+
+def test_tie_broken_by_mean_probability():
+    proba = np.array([[0.6, 0.4, 0.0], [0.1, 0.9, 0.0]])
+    vote = majority_vote(proba, CLASSES)
+    assert vote.genre == "jazz"  # 1 vote each; jazz has the higher mean probability
+    assert vote.confidence == 0.5
+
+
+def test_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        majority_vote(np.zeros((0, 3)), CLASSES)
+    with pytest.raises(ValueError):
+        majority_vote(np.zeros((2, 2)), CLASSES)
+
+
+def test_track_predictions_groups_rows():
+    proba = np.array([[1, 0, 0], [0, 0, 1], [0, 0, 1], [1, 0, 0]], dtype=float)
+    tracks, predicted = track_predictions(proba, CLASSES, np.array(["b", "a", "a", "b"]))
+    assert list(tracks) == ["a", "b"] and list(predicted) == ["rock", "blues"]
+
+
+@given(hnp.arrays(float, st.tuples(st.integers(1, 30), st.just(3)), elements=st.floats(0, 1)))
+def test_vote_properties(raw):
+    proba = raw + 1e-9
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    vote = majority_vote(proba, CLASSES)
+    votes = np.bincount(proba.argmax(axis=1), minlength=3)
+    assert vote.genre in CLASSES
+    assert votes[list(CLASSES).index(vote.genre)] == votes.max()  # winner has the most votes
+    assert vote.confidence == pytest.approx(votes.max() / len(proba))
+    assert sum(share for _, share in vote.top) <= 1 + 1e-9
+    assert [share for _, share in vote.top] == sorted((share for _, share in vote.top), reverse=True)
+    # row order never changes the result
+    assert majority_vote(proba[::-1], CLASSES) == vote
