@@ -1,0 +1,1 @@
+"""Placeholder: being written (logistic regression on hog-mel)."""

@@ -1,0 +1,1 @@
+"""Placeholder: being written (HOG of log-mel spectrograms)."""
