@@ -196,3 +196,15 @@ def available(models_dir: str | Path) -> list[str]:
     if not models_dir.is_dir():
         return []
     return sorted(p.parent.name for p in models_dir.glob(f"*/{META_FILE}"))
+
+
+def best_model(models_dir: str | Path) -> str:
+    """The bundle in ``models_dir`` with the best grouped-CV track balanced accuracy."""
+    def score(name: str) -> float:
+        try:
+            meta = read_metadata(Path(models_dir) / name)
+        except BundleError:
+            return -1.0
+        return meta.get("metrics", {}).get("grouped_cv", {}).get("track_balanced_accuracy", 0.0)
+
+    return max(available(models_dir), key=score)

@@ -157,3 +157,155 @@ def _scores_table(bundles: list[bundle.Bundle]) -> Table:
     for genre in genres:
         table.add_row(f"recall {genre}", *[f"{b.metrics['grouped_cv']['track_recall'].get(genre, 0):.2f}" for b in bundles])
     return table
+
+
+def _load_bundle(model_name: str | None, models_dir: Path | None):
+    """The named bundle, or the one with the best grouped-CV track balanced accuracy."""
+    models_dir = models_dir or bundle.default_models_dir()
+    names = bundle.available(models_dir)
+    if not names:
+        _fail(f"{models_dir}: no trained models found (run 'genre-tagger retrain' or pass --models-dir)")
+    if model_name is None:
+        model_name = bundle.best_model(models_dir)
+    elif model_name not in names:
+        _fail(f"no model {model_name!r} in {models_dir} (available: {', '.join(names)})")
+    try:
+        return bundle.load(models_dir / model_name, registry())
+    except (bundle.BundleError, PluginError) as error:
+        _fail(str(error))
+
+
+def model_options(function):
+    function = click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                            help="Folder of model bundles (default: $GENRE_TAGGER_MODELS or the shipped pretrained models).")(function)
+    return click.option("--model", "model_name", default=None,
+                        help="Model to use (default: the best by grouped-CV balanced track accuracy).")(function)
+
+
+def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
+    from genre_tagger.tags import DEFAULT_GENRE_NAMES
+
+    names = dict(DEFAULT_GENRE_NAMES)
+    for pair in pairs:
+        label, sep, display = pair.partition("=")
+        if not sep or not label.strip() or not display.strip():
+            raise click.BadParameter(f"{pair!r}: expected LABEL=Name, e.g. hiphop='Hip Hop'", param_hint="--genre-name")
+        names[label.strip().lower()] = display.strip()
+    return names
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@model_options
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a CSV report, one row per file.")
+@click.option("--write", is_flag=True, help="Write genre tags. Without it nothing in the library changes (dry run).")
+@click.option("--policy", type=click.Choice(["keep", "overwrite", "append"]), default="keep", show_default=True,
+              help="What to do with a file that already has a genre.")
+@click.option("--id3v23", is_flag=True, help="Write ID3v2.3 (multiple genres joined by --id3-join) instead of ID3v2.4.")
+@click.option("--id3-join", default="; ", show_default=True, help="Separator of multiple genres in ID3v2.3.")
+@click.option("--genre-name", "genre_names", multiple=True, metavar="LABEL=Name",
+              help="Tag value for a class, e.g. --genre-name hiphop='Hip Hop' (repeatable).")
+@click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Below this winning vote share a track is reported as unknown and not tagged.")
+@click.option("--max-segments", default=20, show_default=True, type=click.IntRange(0),
+              help="Analyse at most N 3-second segments spread evenly over each track (0: all). "
+                   "20 segments (60 s) cover intro, body and outro of a typical track at a quarter of the cost.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where --write records every change for 'genre-tagger undo' (default: a new file in ~/.local/share/genre-tagger/journals).")
+@click.option("--quiet", "-q", is_flag=True, help="Only the summary, not every change.")
+@cache_options
+def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_join, genre_names, min_confidence,
+         max_segments, jobs, journal_path, quiet, cache_path, no_cache) -> None:
+    """Predict the genre of every track under PATHS and (with --write) tag it."""
+    from genre_tagger import journal as journal_module
+    from genre_tagger.library import walk
+    from genre_tagger.report import write_csv
+    from genre_tagger.scan import ScanOptions, Scanner
+
+    options = ScanOptions(
+        max_segments=max_segments or None, min_confidence=min_confidence, write=write, policy=policy,
+        id3_version=3 if id3v23 else 4, id3_join=id3_join, genre_names=_parse_genre_names(genre_names), jobs=jobs,
+    )
+    model = _load_bundle(model_name, models_dir)
+    walk_errors: list[str] = []
+    files = list(walk(paths, walk_errors.append))
+    for error in walk_errors:
+        console.print(f"[yellow]skipped[/] {error}", highlight=False)
+    console.print(f"{len(files)} audio files, model [bold]{model.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
+
+    journal = None
+    if write:
+        journal_path = journal_path or journal_module.default_path()
+        journal = journal_module.Journal(journal_path)
+    hours = [0.0]
+    with _open_cache(cache_path, not no_cache) as cache, _progress() as progress:
+        task = progress.add_task("scanning", total=len(files))
+
+        def on_result(result, cached):
+            hours[0] += (result.duration_s or 0) / 3600
+            progress.update(task, advance=1, description=f"scanning ({hours[0]:.2f} h of audio)")
+            if result.status == "failed":
+                progress.console.print(f"[red]failed[/] {result.error}", highlight=False)
+            elif not quiet and result.status in ("tagged", "would tag"):
+                verb = "tagged" if result.status == "tagged" else "would tag"
+                shown = options.genre_names.get(result.genre, result.genre)
+                progress.console.print(f"{verb} {result.path}: {shown} ({result.confidence:.0%})", highlight=False)
+
+        try:
+            summary = Scanner(model, options, cache, journal, on_result).scan(files, walk_errors)
+        finally:
+            if journal is not None:
+                journal.close()
+    if report_path:
+        write_csv(summary.results, report_path)
+        console.print(f"Wrote the report {report_path}")
+    Console().print(_scan_summary_table(summary, options))
+    console.print(
+        f"{len(summary.results)} files in {summary.seconds:.1f} s: {summary.from_cache} from cache, "
+        f"{len(summary.results) - summary.from_cache} analysed"
+    )
+    if journal is not None:
+        console.print(f"Journal of changes: {journal_path} (undo with: genre-tagger undo {journal_path} --write)")
+    elif any(r.status == "would tag" for r in summary.results):
+        console.print("Dry run: nothing was written. Add --write to tag the files.")
+    sys.exit(1 if summary.failed or summary.walk_errors else 0)
+
+
+def _scan_summary_table(summary, options) -> Table:
+    table = Table(title="Scan summary")
+    table.add_column("genre / status")
+    table.add_column("tracks", justify="right")
+    for genre, n in summary.genre_counts().most_common():
+        table.add_row(options.genre_names.get(genre, genre), str(n))
+    table.add_section()
+    for status, n in summary.status_counts().most_common():
+        table.add_row(status, str(n))
+    if summary.walk_errors:
+        table.add_row("folders/files skipped", str(len(summary.walk_errors)))
+    for failed in summary.failed:
+        table.add_row(f"[red]failed[/] {failed.error}", "")
+    return table
+
+
+@main.command()
+@click.argument("journal_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--write", is_flag=True, help="Restore the old genres. Without it nothing changes (dry run).")
+def undo(journal_path: Path, write: bool) -> None:
+    """Put back the genres a 'scan --write' replaced, as recorded in JOURNAL_PATH."""
+    from genre_tagger.journal import undo as undo_journal
+
+    results = undo_journal(journal_path, dry_run=not write)
+    table = Table(title=f"Undo {journal_path}" + ("" if write else " (dry run: nothing written)"))
+    for column in ("file", "status", "genres now -> restored"):
+        table.add_column(column)
+    for result in results:
+        change = f"{'; '.join(result.new) or '(none)'} -> {'; '.join(result.old) or '(none)'}"
+        style = {"error": "red", "changed": "yellow"}.get(result.status, "")
+        table.add_row(result.path, f"[{style}]{result.status}[/]" if style else result.status,
+                      change if result.status in ("restored", "would restore") else result.message)
+    Console().print(table)
+    if not write and any(r.status == "would restore" for r in results):
+        console.print("Dry run: add --write to restore these genres.")
+    sys.exit(1 if any(r.status == "error" for r in results) else 0)

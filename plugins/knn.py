@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedGroupKFold
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from genre_tagger.hookspecs import ModelState, hookimpl
@@ -27,7 +28,7 @@ class BalancedKNN:
     Parameters
     ----------
     n_neighbors : candidate values of k; the best by grouped CV is kept (``n_neighbors_``).
-    weights : candidate weightings ("uniform", "distance").
+    weights : candidate weightings: "uniform", or "distance" (each vote weighs 1/distance).
     cv : number of grouped folds used to choose them.
     """
 
@@ -43,30 +44,32 @@ class BalancedKNN:
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "BalancedKNN":
         X, y = np.asarray(X, dtype=float), np.asarray(y).astype(str)
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-        self.scores_ = {}
         candidates = [(k, w) for k in self.n_neighbors for w in self.weights if not (k == 1 and w == "distance")]
-        if len(candidates) > 1:
-            for k, w in candidates:
-                self.scores_[f"k={k},{w}"] = self._grouped_score(X, y, groups, k, w)
-            best = max(candidates, key=lambda c: self.scores_[f"k={c[0]},{c[1]}"])
-        else:
-            best = candidates[0]
-        self.n_neighbors_, self.weights_ = best
+        self.scores_ = self._grouped_scores(X, y, groups, candidates) if len(candidates) > 1 else {}
+        self.n_neighbors_, self.weights_ = (
+            max(candidates, key=lambda c: self.scores_[_label(*c)]) if self.scores_ else candidates[0]
+        )
         self._fit_final(X, y)
         return self
 
-    def _grouped_score(self, X, y, groups, k: int, weights: str) -> float:
-        from sklearn.metrics import balanced_accuracy_score
+    def _grouped_scores(self, X, y, groups, candidates) -> dict[str, float]:
+        """Balanced accuracy of every (k, weights) candidate under clip-grouped CV.
 
+        One neighbour search per fold (for the largest k) serves every candidate.
+        """
         n_splits = min(self.cv, len(np.unique(groups)))
         folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=0)
-        predictions = np.empty(len(y), dtype=object)
+        predictions = {_label(*c): np.empty(len(y), dtype=object) for c in candidates}
+        k_max = max(k for k, _ in candidates)
         for train, test in folds.split(X, y, groups):
-            model = BalancedKNN(n_neighbors=(k,), weights=(weights,))
-            model.n_neighbors_, model.weights_ = k, weights
-            model._fit_final(X[train], y[train])
-            predictions[test] = model.classes_[model.predict_proba(X[test]).argmax(axis=1)]
-        return float(balanced_accuracy_score(y, predictions.astype(str)))
+            fold = BalancedKNN()
+            fold.n_neighbors_, fold.weights_ = k_max, "uniform"
+            fold._fit_final(X[train], y[train])
+            distances, neighbours = fold._neighbours(X[test])
+            for k, w in candidates:
+                votes = fold._votes(distances[:, :k], neighbours[:, :k], w)
+                predictions[_label(k, w)][test] = fold.classes_[votes.argmax(axis=1)]
+        return {label: float(balanced_accuracy_score(y, p.astype(str))) for label, p in predictions.items()}
 
     def _fit_final(self, X: np.ndarray, y: np.ndarray) -> None:
         self.scaler_ = StandardScaler().fit(X)
@@ -74,15 +77,31 @@ class BalancedKNN:
         self.class_weight_ = counts.sum() / (len(counts) * counts)
         self.X_ = self.scaler_.transform(X)
         self.y_ = np.searchsorted(self.classes_, y)
-        k = min(self.n_neighbors_, len(y))
-        self.knn_ = KNeighborsClassifier(n_neighbors=k, weights=self.weights_).fit(self.X_, self.y_)
+        self.index_ = NearestNeighbors(n_neighbors=min(self.n_neighbors_, len(y))).fit(self.X_)
+
+    def _neighbours(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.index_.kneighbors(self.scaler_.transform(np.asarray(X, dtype=float)))
+
+    def _votes(self, distances: np.ndarray, neighbours: np.ndarray, weights: str) -> np.ndarray:
+        """Class-weighted votes ``[n, n_classes]`` of the given neighbours."""
+        if weights == "distance":
+            with np.errstate(divide="ignore"):
+                vote = 1.0 / distances
+            exact = np.isinf(vote)
+            # as in scikit-learn: an exact match outvotes every other neighbour
+            vote[exact.any(axis=1)] = exact[exact.any(axis=1)]
+        else:
+            vote = np.ones_like(distances)
+        labels = self.y_[neighbours]
+        votes = np.zeros((len(distances), len(self.classes_)))
+        for c in range(len(self.classes_)):
+            votes[:, c] = (vote * (labels == c)).sum(axis=1)
+        return votes * self.class_weight_
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities ``[n_segments, n_classes]`` from class-weighted neighbour votes."""
-        raw = np.zeros((len(X), len(self.classes_)))
-        raw[:, self.knn_.classes_] = self.knn_.predict_proba(self.scaler_.transform(np.asarray(X, dtype=float)))
-        weighted = raw * self.class_weight_
-        return weighted / weighted.sum(axis=1, keepdims=True)
+        """Class probabilities ``[n_segments, n_classes]``: normalised class-weighted votes."""
+        votes = self._votes(*self._neighbours(X), self.weights_)
+        return votes / votes.sum(axis=1, keepdims=True)
 
     def save(self) -> ModelState:
         return ModelState(
@@ -109,8 +128,12 @@ class BalancedKNN:
         model.scaler_.var_ = model.scaler_.scale_**2
         model.scaler_.n_features_in_ = len(model.scaler_.mean_)
         model.X_, model.y_ = state.arrays["X"].astype(float), state.arrays["y"].astype(int)
-        model.knn_ = KNeighborsClassifier(n_neighbors=model.n_neighbors_, weights=model.weights_).fit(model.X_, model.y_)
+        model.index_ = NearestNeighbors(n_neighbors=min(model.n_neighbors_, len(model.y_))).fit(model.X_)
         return model
+
+
+def _label(k: int, weights: str) -> str:
+    return f"k={k},{weights}"
 
 
 @hookimpl

@@ -63,7 +63,9 @@ class LightGBMGenreModel:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``[n_segments, n_classes]``."""
         proba = self.booster_.predict(self.scaler_.transform(np.asarray(X, dtype=float)))
-        return proba.reshape(len(X), len(self.classes_))
+        if proba.ndim == 1:  # two classes: LightGBM's binary objective gives P(second class)
+            proba = np.column_stack([1 - proba, proba])
+        return proba
 
     def save(self) -> ModelState:
         return ModelState(

@@ -41,3 +41,42 @@ def make_audio(tmp_path):
         return audiofactory.write(path, signal, sr, **kwargs)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """Tests never touch the real user's cache or journals."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("GENRE_TAGGER_CACHE", str(home / "cache.sqlite"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.delenv("GENRE_TAGGER_MODELS", raising=False)
+
+
+def _synthetic_genre_folder(root: Path, clips_per_genre: int = 5, seconds: float = 7.0) -> Path:
+    """Two easy 'genres' of generated audio: tones ("classical") and noisy clicks ("metal")."""
+    for i in range(clips_per_genre):
+        sr = 22050
+        calm = audiofactory.tone(seconds, sr, 220 * (1 + i / 4), 0.3) + audiofactory.tone(seconds, sr, 330 * (1 + i / 4), 0.1)
+        loud = audiofactory.noise(seconds, sr, 0.3, seed=i) + audiofactory.clicks(seconds, sr, bpm=140 + 10 * i)
+        (root / "classical").mkdir(parents=True, exist_ok=True)
+        (root / "metal").mkdir(parents=True, exist_ok=True)
+        audiofactory.write(root / "classical" / f"classical.{i:05d}.wav", calm, sr)
+        audiofactory.write(root / "metal" / f"metal.{i:05d}.wav", loud.clip(-1, 1), sr)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """KNN and LightGBM bundles retrained (by the real retrain command) on generated audio."""
+    from click.testing import CliRunner
+
+    from genre_tagger.cli import main
+
+    root = tmp_path_factory.mktemp("tiny")
+    data = _synthetic_genre_folder(root / "data")
+    out = root / "models"
+    result = CliRunner().invoke(
+        main, ["retrain", "--data", str(data), "--out", str(out), "--models", "knn,lightgbm", "--cache", str(root / "c.sqlite")]
+    )
+    assert result.exit_code == 0, result.output
+    return out

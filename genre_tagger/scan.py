@@ -1,0 +1,211 @@
+"""Scanning a library: predict each track's genre and, when asked, tag it.
+
+Files -> audio -> segments -> features (worker processes) -> probabilities -> vote
+(this process) -> tags/report. Results are cached per file, so an interrupted scan
+resumes where it stopped and a second scan of an unchanged library reads only the cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from genre_tagger import cache as cache_module
+from genre_tagger.analysis import selection_name
+from genre_tagger.bundle import Bundle
+from genre_tagger.journal import Journal, tag_file
+from genre_tagger.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError
+from genre_tagger.voting import majority_vote
+from genre_tagger.workers import Analysed, analyse_many
+
+# 20 segments (60 s of audio) spread evenly over a track: a 4-minute track has 80, and
+# 20 evenly spaced ones cover intro, body and outro while scanning 4x less audio; a vote
+# over 20 segments is already stable (GTZAN clips have 10, which the scores are for).
+DEFAULT_MAX_SEGMENTS = 20
+UNKNOWN = "unknown"
+
+# Statuses in the report
+TAGGED, WOULD_TAG, KEPT, UNCERTAIN, FAILED = "tagged", "would tag", "kept", "uncertain", "failed"
+
+
+@dataclass
+class ScanOptions:
+    """What to do with each track (the ``scan`` command's options)."""
+
+    max_segments: int | None = DEFAULT_MAX_SEGMENTS
+    min_confidence: float = 0.0
+    write: bool = False
+    policy: str = "keep"  # keep | overwrite | append an existing genre
+    id3_version: int = 4
+    id3_join: str = "; "
+    genre_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENRE_NAMES))
+    jobs: int = 1
+
+    def cache_settings(self) -> str:
+        return selection_name(self.max_segments)
+
+
+@dataclass
+class TrackResult:
+    """One row of the report."""
+
+    path: str
+    genre: str = ""
+    confidence: float | None = None
+    top3: str = ""
+    segments: int | None = None
+    model: str = ""
+    duration_s: float | None = None
+    status: str = ""
+    error: str = ""
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ScanSummary:
+    results: list[TrackResult]
+    walk_errors: list[str]
+    seconds: float
+    from_cache: int = 0
+
+    @property
+    def failed(self) -> list[TrackResult]:
+        return [r for r in self.results if r.status == FAILED]
+
+    def genre_counts(self) -> Counter:
+        return Counter(r.genre for r in self.results if r.status != FAILED)
+
+    def status_counts(self) -> Counter:
+        return Counter(r.status for r in self.results)
+
+
+def predict(bundle: Bundle, features: np.ndarray) -> dict:
+    """The vote of one track's segment features, as cached: genre, confidence, top 3."""
+    vote = majority_vote(bundle.model.predict_proba(features), bundle.classes)
+    return {"genre": vote.genre, "confidence": vote.confidence, "top": vote.top, "segments": vote.n_segments}
+
+
+def format_top(top: list) -> str:
+    return "; ".join(f"{genre}:{share:.2f}" for genre, share in top)
+
+
+class Scanner:
+    """Scans files with one model bundle; reports each finished track through ``on_result``."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        options: ScanOptions,
+        cache: cache_module.Cache,
+        journal: Journal | None = None,
+        on_result: Callable[[TrackResult, bool], None] | None = None,
+    ):
+        if options.write and journal is None:
+            raise ValueError("writing tags needs a journal")
+        self.bundle = bundle
+        self.options = options
+        self.cache = cache
+        self.journal = journal
+        self.on_result = on_result or (lambda result, cached: None)
+        self.model_key = f"{bundle.name}@{bundle.checksum}"
+
+    def scan(self, files: Iterable[Path], walk_errors: list[str] | None = None) -> ScanSummary:
+        started = time.perf_counter()
+        results: list[TrackResult] = []
+        to_analyse: list[Path] = []
+        from_cache = 0
+        settings = self.options.cache_settings()
+        for path in files:
+            try:
+                key = cache_module.file_key(path)
+            except OSError as error:
+                results.append(self._report(self._failed(path, f"{path}: {error.strerror}"), cached=False))
+                continue
+            cached = self.cache.get_result(key, self.model_key, settings)
+            if cached is None:
+                to_analyse.append(path)
+            else:
+                from_cache += 1
+                results.append(self._report(self._finish(path, key, cached), cached=True))
+        for analysed in analyse_many(to_analyse, self.bundle.feature_extractor, self.options.max_segments, self.options.jobs):
+            results.append(self._report(self._from_analysis(analysed, settings), cached=False))
+        results.sort(key=lambda r: r.path)
+        return ScanSummary(results, list(walk_errors or []), time.perf_counter() - started, from_cache)
+
+    def _report(self, result: TrackResult, cached: bool) -> TrackResult:
+        self.on_result(result, cached)
+        return result
+
+    def _failed(self, path: Path, error: str) -> TrackResult:
+        return TrackResult(str(path), model=self.bundle.name, status=FAILED, error=error)
+
+    def _from_analysis(self, analysed: Analysed, settings: str) -> TrackResult:
+        path = analysed.path
+        if analysed.error:
+            return self._failed(path, analysed.error)
+        try:
+            key = cache_module.file_key(path)
+            prediction = predict(self.bundle, analysed.features.features)
+        except OSError as error:  # deleted or replaced while we analysed it
+            return self._failed(path, f"{path}: {error.strerror}")
+        except Exception as error:
+            return self._failed(path, f"{path}: prediction failed: {error}")
+        prediction["duration_s"] = round(analysed.features.duration_s, 2)
+        prediction["stamp"] = list(key[1:])
+        self.cache.put_result(key, self.model_key, settings, prediction)
+        return self._finish(path, key, prediction)
+
+    def _finish(self, path: Path, key: tuple, prediction: dict) -> TrackResult:
+        """Apply the confidence threshold and the tag policy to a prediction."""
+        result = TrackResult(
+            str(path),
+            genre=prediction["genre"],
+            confidence=round(prediction["confidence"], 4),
+            top3=format_top(prediction["top"]),
+            segments=prediction["segments"],
+            model=self.bundle.name,
+            duration_s=prediction.get("duration_s"),
+        )
+        if result.confidence < self.options.min_confidence:
+            result.genre, result.status = UNKNOWN, UNCERTAIN
+            return result
+        display_name = self.options.genre_names.get(result.genre, result.genre)
+        expect = FileStamp(*prediction["stamp"]) if "stamp" in prediction else FileStamp(key[1], key[2])
+        try:
+            written = tag_file(
+                self.journal,
+                path,
+                [display_name],
+                policy=self.options.policy,
+                id3_version=self.options.id3_version,
+                id3_join=self.options.id3_join,
+                expect=expect,
+                dry_run=not self.options.write,
+            )
+        except TagError as error:
+            result.status, result.error = FAILED, str(error)
+            return result
+        if written is None:
+            result.status = KEPT
+        elif self.options.write:
+            result.status = TAGGED
+            self._carry_cache_forward(path, key, prediction)
+        else:
+            result.status = WOULD_TAG
+        return result
+
+    def _carry_cache_forward(self, path: Path, old_key: tuple, prediction: dict) -> None:
+        """Only the tags changed, not the audio: keep the result for the file's new stamp."""
+        try:
+            new_key = cache_module.file_key(path)
+        except OSError:
+            return
+        prediction = dict(prediction, stamp=list(new_key[1:]))
+        self.cache.put_result(new_key, self.model_key, self.options.cache_settings(), prediction)
