@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections import Counter
 import sys
 from pathlib import Path
 
@@ -91,14 +92,19 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
         model_classes = [plugins.model(name.strip()) for name in names]
     except PluginError as error:
         _fail(str(error))
-    clips = find_clips(data_dir)
+    clips = find_clips(
+        data_dir,
+        on_duplicate=lambda clip, first: console.print(f"[yellow]skipped[/] {clip.path}: same clip id as {first.path}", highlight=False),
+    )
     if not clips:
         _fail(f"{data_dir}: no audio files found at <genre>/<file>")
     genres = sorted({clip.genre for clip in clips})
     if len(genres) < 2:
         _fail(f"{data_dir}: found only the genre(s) {genres}; need at least two genre folders")
     splits = read_split_dir(split_dir) if split_dir else None
-    console.print(f"Found {len(clips)} clips of {len(genres)} genres in {data_dir}")
+    counts = Counter(clip.genre for clip in clips)
+    console.print(f"Found {len(clips)} clips of {len(genres)} genres in {data_dir}: "
+                  + ", ".join(f"{genre} {counts[genre]}" for genre in genres), highlight=False)
 
     datasets: dict[str, training.Dataset] = {}
     with _open_cache(cache_path, not no_cache) as cache:

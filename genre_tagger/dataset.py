@@ -21,12 +21,16 @@ class Clip:
         return self.path.stem
 
 
-def find_clips(root: str | Path) -> list[Clip]:
+def find_clips(root: str | Path, on_duplicate=None) -> list[Clip]:
     """Every audio file at ``<genre>/<file>`` anywhere under ``root``, sorted by path.
 
     Works for the original GTZAN ``genres/<genre>/*.au`` layout, Kaggle's
     ``genres_original/<genre>/*.wav`` and our ``genres/<genre>/*.ogg``: the genre is the
     name of the folder that holds the file. Hidden files and folders are ignored.
+
+    Clip ids (file names without extension) must be unique, since all segments of a
+    clip are kept on one side of every split: a second file with the same id (the same
+    clip in another format) is left out and passed to ``on_duplicate(clip, first)``.
     """
     root = Path(root)
     if not root.is_dir():
@@ -38,7 +42,14 @@ def find_clips(root: str | Path) -> list[Clip]:
             continue
         if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file() and len(relative.parts) >= 2:
             clips.append(Clip(path, path.parent.name.lower()))
-    return clips
+    unique: dict[str, Clip] = {}
+    for clip in clips:
+        if clip.clip_id in unique:
+            if on_duplicate:
+                on_duplicate(clip, unique[clip.clip_id])
+        else:
+            unique[clip.clip_id] = clip
+    return list(unique.values())
 
 
 def read_split(path: str | Path) -> set[str]:
