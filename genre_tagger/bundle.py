@@ -59,6 +59,15 @@ class Bundle:
     def classes(self) -> np.ndarray:
         return self.model.classes_
 
+    @property
+    def extractors(self) -> list[str]:
+        """The feature extractors whose rows :meth:`predict_proba` needs."""
+        return [self.feature_extractor]
+
+    def predict_proba(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """``[n_segments, n_classes]`` from ``{extractor name: [n_segments, n_features]}``."""
+        return self.model.predict_proba(features[self.feature_extractor])
+
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -123,14 +132,19 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load(directory: str | Path, registry: Registry) -> Bundle:
+def load(directory: str | Path, registry: Registry):
     """Load a bundle, refusing it when damaged or made for other features.
 
     The model class comes from the installed plugins (by the name recorded in the
-    bundle), never from the bundle itself.
+    bundle), never from the bundle itself. An ensemble bundle loads as an
+    :class:`genre_tagger.ensemble.Ensemble` of its sibling member bundles.
     """
     directory = Path(directory)
     meta = read_metadata(directory)
+    if meta.get("kind") == "ensemble":
+        from genre_tagger import ensemble
+
+        return ensemble.load(directory, meta, registry)
     meta_checksum = _sha256((directory / META_FILE).read_bytes())
     files: dict[str, bytes] = {}
     for name, expected in meta.get("files", {}).items():

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from genre_tagger import __version__, bundle, modelcard, training
+from genre_tagger import ensemble as ensemble_module
 from genre_tagger.cache import Cache, default_path
 from genre_tagger.dataset import find_clips, read_split_dir
 from genre_tagger.plugins import PluginError, registry
@@ -81,9 +82,11 @@ def _progress() -> Progress:
 @click.option("--split-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with {train,valid,test}_filtered.txt: also score on this artist-filtered split.")
 @click.option("--models", "model_names", default=None, help="Comma-separated models to train (default: all registered).")
+@click.option("--ensemble/--no-ensemble", default=True, show_default=True,
+              help="Also build an ensemble of the trained models (weights chosen by grouped CV).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes for feature extraction.")
 @cache_options
-def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: str | None, jobs: int,
+def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: str | None, ensemble: bool, jobs: int,
             cache_path: str | None, no_cache: bool) -> None:
     """Train the models from a GTZAN-style folder and report honest scores."""
     plugins = registry()
@@ -122,29 +125,42 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
             datasets[extractor_name] = training.drop_duplicate_rows(dataset)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    saved: list[bundle.Bundle] = []
+    reports: list[modelcard.ModelReport] = []
+    trained_models: dict[str, training.TrainedModel] = {}
     for model_class in model_classes:
         dataset = datasets[model_class.feature_extractor]
         console.print(f"Training and scoring [bold]{model_class.name}[/] on {len(dataset.y)} segments ...")
         trained = training.train_and_score(model_class, dataset, splits)
-        summary = dataset.summary()
-        summary["data"] = str(data_dir)
-        summary["split_dir"] = str(split_dir) if split_dir else None
+        summary = dict(dataset.summary(), data=str(data_dir), split_dir=str(split_dir) if split_dir else None)
         trained_bundle = bundle.Bundle(
             trained.model, dataset.feature_extractor, dataset.feature_version, training=summary, metrics=trained.metrics
         )
         bundle.save(trained_bundle, out_dir / model_class.name)
-        saved.append(trained_bundle)
+        trained_models[model_class.name] = trained
+        reports.append(modelcard.ModelReport(
+            model_class.name, f"on `{dataset.feature_extractor}` v{dataset.feature_version}: {trained.model.save().params}",
+            trained.metrics, summary,
+        ))
         console.print(f"  saved {out_dir / model_class.name} ({trained.seconds:.0f} s)")
+    if ensemble and len(trained_models) >= 2:
+        weights, ensemble_metrics = ensemble_module.train(trained_models, splits)
+        members = list(trained_models)
+        first = next(iter(trained_models.values()))
+        ensemble_module.save(out_dir / ensemble_module.NAME, members, weights, first.cv.classes, ensemble_metrics, reports[0].training)
+        reports.append(modelcard.ModelReport(
+            ensemble_module.NAME, "mean of " + ", ".join(f"{w:.1f} x {m}" for m, w in zip(members, weights)) + " per segment",
+            ensemble_metrics, reports[0].training,
+        ))
+        console.print(f"  saved {out_dir / ensemble_module.NAME} (weights {dict(zip(members, weights.round(2).tolist()))})")
 
     failures = sorted({f for d in datasets.values() for f in d.failures})
-    metrics = {b.name: {"metrics": b.metrics, "training": b.training} for b in saved}
+    metrics = {r.name: {"metrics": r.metrics, "training": r.training} for r in reports}
     metrics["failures"] = failures
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     command = shlex.join(["genre-tagger", *sys.argv[1:]])
     description = f"`{data_dir}`: {len(clips)} clips found, genres: {', '.join(genres)}."
-    (out_dir / "README.md").write_text(modelcard.render(saved, command, description))
-    Console().print(_scores_table(saved))
+    (out_dir / "README.md").write_text(modelcard.render(reports, command, description))
+    Console().print(_scores_table(reports))
     console.print(f"Wrote {out_dir / 'metrics.json'} and the model card {out_dir / 'README.md'}")
     if failures:
         console.print(f"[yellow]{len(failures)} clip(s) could not be used:[/]")
@@ -152,16 +168,15 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
             console.print(f"  {failure}", highlight=False)
 
 
-def _scores_table(bundles: list[bundle.Bundle]) -> Table:
+def _scores_table(reports: list[modelcard.ModelReport]) -> Table:
     table = Table(title="Scores (grouped CV keeps every clip in one fold; the leaky split does not)")
     table.add_column("score")
-    for b in bundles:
-        table.add_column(b.name, justify="right")
+    for report in reports:
+        table.add_column(report.name, justify="right")
     for protocol, key, label in modelcard.HEADLINE:
-        table.add_row(label, *[modelcard.score_cell(b.metrics, protocol, key) for b in bundles])
-    genres = sorted(bundles[0].metrics["grouped_cv"]["track_recall"])
-    for genre in genres:
-        table.add_row(f"recall {genre}", *[f"{b.metrics['grouped_cv']['track_recall'].get(genre, 0):.2f}" for b in bundles])
+        table.add_row(label, *[modelcard.score_cell(r.metrics, protocol, key) for r in reports])
+    for genre in sorted(reports[0].metrics["grouped_cv"]["track_recall"]):
+        table.add_row(f"recall {genre}", *[f"{r.metrics['grouped_cv']['track_recall'].get(genre, 0):.2f}" for r in reports])
     return table
 
 
@@ -315,3 +330,207 @@ def undo(journal_path: Path, write: bool) -> None:
     if not write and any(r.status == "would restore" for r in results):
         console.print("Dry run: add --write to restore these genres.")
     sys.exit(1 if any(r.status == "error" for r in results) else 0)
+
+
+@main.command()
+@click.option("--labels", "labels_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of your labels: a path column (path/file/filename/location) and a genre column "
+                   "(genre/label/class/tag); comma, semicolon or tab separated.")
+@click.option("--model", "model_name", default=None,
+              help="Model to evaluate, or 'all' for every available model side by side "
+                   "(default: the best by grouped-CV balanced track accuracy).")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of model bundles (default: $GENRE_TAGGER_MODELS or the shipped pretrained models).")
+@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Resolve relative paths of the labels file against this folder (default: the labels file's folder).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write everything (scores, confusion matrices, every track's prediction) to this JSON file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the confusion matrices as a PNG image (needs matplotlib: pip install 'genre-tagger[plot]').")
+@click.option("--adjust-priors", is_flag=True,
+              help="Also score after re-weighting each track's probabilities by collection prior / training prior "
+                   "(the collection prior is taken from your labels, so these scores are optimistic).")
+@click.option("--alias", "alias_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Extra genre synonyms: 'name=label' lines or a two-column CSV (e.g. rap=hiphop).")
+@click.option("--max-segments", default=20, show_default=True, type=click.IntRange(0),
+              help="Analyse at most N 3-second segments per track (0: all); the same as scan's, so that "
+                   "scan results are reused from the cache.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@cache_options
+def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, adjust_priors, alias_path, max_segments,
+             jobs, cache_path, no_cache) -> None:
+    """Score the models on your own labelled collection (classes may be imbalanced)."""
+    from rich.markup import escape
+
+    from genre_tagger import evaluation, labels
+
+    if plot_path is not None:
+        try:
+            evaluation.require_matplotlib()
+        except evaluation.PlotUnavailable as error:
+            _fail(escape(str(error)))
+    try:
+        aliases = labels.read_aliases(alias_path) if alias_path else labels.build_aliases()
+        labelled = labels.read_labels(labels_path, root, aliases)
+    except labels.LabelsError as error:
+        _fail(escape(str(error)))
+    models_dir = models_dir or bundle.default_models_dir()
+    if model_name == "all":
+        names = bundle.available(models_dir)
+        if not names:
+            _fail(f"{models_dir}: no trained models found (run 'genre-tagger retrain' or pass --models-dir)")
+        bundles = [_load_bundle(name, models_dir) for name in names]
+    else:
+        bundles = [_load_bundle(model_name, models_dir)]
+
+    console.print(
+        f"{len(labelled.tracks)} labelled files in {escape(str(labels_path))} (columns {labelled.path_column!r} and "
+        f"{labelled.genre_column!r}): " + ", ".join(f"{g} {n}" for g, n in labelled.distribution().items()),
+        highlight=False,
+    )
+    for message in labelled.skipped:
+        console.print(f"[yellow]skipped[/] {escape(message)}", highlight=False)
+
+    options = evaluation.EvaluateOptions(max_segments=max_segments or None, jobs=jobs, adjust_priors=adjust_priors)
+    with _open_cache(cache_path, not no_cache) as cache, _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_start(name: str, total: int) -> None:
+            tasks[name] = progress.add_task(f"evaluating {name}", total=total)
+
+        def on_file(path: str, error: str | None, cached: bool) -> None:
+            progress.advance(list(tasks.values())[-1])
+            if error:
+                progress.console.print(f"[red]failed[/] {escape(error)}", highlight=False)
+
+        result = evaluation.evaluate(labelled, bundles, cache, options, on_start, on_file)
+
+    out = Console()
+    out.print(_evaluation_summary_table(result))
+    for model in result.models:
+        if model.scores is None:
+            continue
+        out.print(_per_class_table(model))
+        out.print(_confusion_table(model.model, model.scores))
+        if model.prior_shift is not None:
+            out.print(_confusion_table(f"{model.model}, priors adjusted", model.prior_shift.scores))
+    _print_left_out(result)
+    for model in result.models:
+        console.print(f"{model.model}: {model.from_cache} from cache, {model.analysed} analysed", highlight=False)
+    if json_path:
+        json_path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        console.print(f"Wrote {escape(str(json_path))}", highlight=False)
+    if plot_path:
+        try:
+            evaluation.plot_confusions(result, plot_path)
+            console.print(f"Wrote {escape(str(plot_path))}", highlight=False)
+        except ValueError as error:
+            console.print(f"[yellow]no plot:[/] {escape(str(error))}", highlight=False)
+    sys.exit(1 if result.any_failed else 0)
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _evaluation_summary_table(result) -> Table:
+    """One column per model: tracks, scores (also after the prior shift), what was left out."""
+    table = Table(title="Evaluation on your labels (balanced accuracy: mean recall over your genres)")
+    table.add_column("")
+    for model in result.models:
+        table.add_column(model.model, justify="right")
+
+    def row(label: str, cell) -> None:
+        table.add_row(label, *[cell(m) for m in result.models])
+
+    def scores(cell):
+        return lambda m: "–" if m.scores is None else cell(m.scores)
+
+    def interval(s) -> str:
+        low, high = s.balanced_accuracy_ci95
+        return f"{s.balanced_accuracy:.2f} [{low:.2f}–{high:.2f}]"
+
+    row("tracks scored", lambda m: str(len(m.tracks)))
+    row("imbalance (largest/smallest genre)", lambda m: "–" if m.imbalance_ratio is None else f"{m.imbalance_ratio:.1f}")
+    row("accuracy", scores(lambda s: f"{s.accuracy:.2f}"))
+    row("balanced accuracy [95% CI]", scores(interval))
+    row("macro-F1", scores(lambda s: f"{s.macro_f1:.2f}"))
+    if any(m.prior_shift for m in result.models):
+        table.add_section()
+
+        def shifted(cell):
+            return lambda m: "–" if m.prior_shift is None else cell(m.prior_shift)
+
+        row("priors adjusted: accuracy", shifted(lambda p: f"{p.scores.accuracy:.2f}"))
+        row("priors adjusted: balanced accuracy", shifted(lambda p: interval(p.scores)))
+        row("priors adjusted: macro-F1", shifted(lambda p: f"{p.scores.macro_f1:.2f}"))
+        row("priors adjusted: predictions changed", shifted(lambda p: str(p.changed)))
+    table.add_section()
+    row("labels outside the model's genres", lambda m: str(len(m.outside)))
+    row("failed (not analysable)", lambda m: f"[red]{len(m.failed)}[/]" if m.failed else "0")
+    table.add_row("missing files", *[f"[red]{len(result.missing)}[/]" if result.missing else "0"] * len(result.models))
+    return table
+
+
+def _per_class_table(model) -> Table:
+    """Precision, recall, F1 and support per genre (and recall after the prior shift)."""
+    table = Table(title=f"{model.model}: per genre")
+    for column in ("genre", "tracks", "precision", "recall", "F1"):
+        table.add_column(column, justify="left" if column == "genre" else "right")
+    shifted = model.prior_shift.scores.per_class if model.prior_shift else None
+    if shifted is not None:
+        table.add_column("recall, priors adjusted", justify="right")
+    for genre, row in model.scores.per_class.items():
+        cells = [genre, str(row["support"]), _score(row["precision"]), _score(row["recall"]), _score(row["f1"])]
+        if shifted is not None:
+            cells.append(_score(shifted.get(genre, {}).get("recall")))
+        table.add_row(*cells)
+    return table
+
+
+def _confusion_table(title: str, scores) -> Table:
+    """Rows true genres, columns predicted; diagonal green, big mistakes red, small ones yellow."""
+    table = Table(title=f"{title}: confusion matrix (rows: your label, columns: predicted)")
+    table.add_column("true \\ predicted", style="bold")
+    for genre in scores.confusion_labels:
+        table.add_column(genre, justify="right")
+    table.add_column("recall", justify="right")
+    for i, (genre, counts) in enumerate(zip(scores.confusion_labels, scores.confusion)):
+        total = sum(counts)
+        cells = []
+        for j, count in enumerate(counts):
+            share = count / total if total else 0.0
+            if count == 0:
+                cells.append("[dim]·[/]")
+            elif i == j:
+                cells.append(f"[bold green]{count}[/]")
+            else:
+                cells.append(f"[bold red]{count}[/]" if share >= 0.2 else f"[yellow]{count}[/]")
+        cells.append(_score(scores.per_class[genre]["recall"]))
+        table.add_row(genre, *cells)
+    return table
+
+
+def _print_left_out(result, limit: int = 20) -> None:
+    """Missing files, failed files and labels outside each model's genres (the last capped at ``limit``)."""
+    from rich.markup import escape
+
+    for row in result.missing:
+        console.print(f"[red]missing[/] {escape(row['path'])} (line {row['line']})", highlight=False)
+    for model in result.models:
+        for row in model.failed:
+            console.print(f"[red]failed[/] ({model.model}) {escape(row['error'])}", highlight=False)
+    shown: set[tuple] = set()
+    for model in result.models:
+        key = tuple(row["path"] for row in model.outside)
+        if not key or key in shown:
+            continue
+        shown.add(key)
+        models = ", ".join(m.model for m in result.models if tuple(r["path"] for r in m.outside) == key)
+        counts = ", ".join(f"{label} {n}" for label, n in model.outside_counts.items())
+        console.print(f"[yellow]{len(key)} file(s) labelled outside the genres of {models}[/] (not scored): {counts}",
+                      highlight=False)
+        for row in model.outside[:limit]:
+            console.print(f"  {escape(row['path'])}: {escape(repr(row['raw_label']))}", highlight=False)
+        if len(model.outside) > limit:
+            console.print(f"  ... and {len(model.outside) - limit} more (all in --json)")

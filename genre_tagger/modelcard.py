@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from genre_tagger.bundle import Bundle, library_versions
+from dataclasses import dataclass
+
+from genre_tagger.bundle import library_versions
+
+
+@dataclass
+class ModelReport:
+    """One column of the model card: a model, how it is made, its scores and data."""
+
+    name: str
+    description: str
+    metrics: dict
+    training: dict
+
 
 HEADLINE = [
     ("grouped_cv", "track_balanced_accuracy", "track bal. acc"),
@@ -23,10 +36,10 @@ def score_cell(metrics: dict, protocol: str, key: str) -> str:
     return f"{value:.3f} ± {std:.3f}" if std is not None else f"{value:.3f}"
 
 
-def render(bundles: list[Bundle], command: str, data_description: str) -> str:
-    """Markdown model card for ``bundles`` trained by ``command``."""
-    first = bundles[0]
-    training = first.training
+def render(reports: list[ModelReport], command: str, data_description: str) -> str:
+    """Markdown model card for the models of ``reports``, trained by ``command``."""
+    training = reports[0].training
+    names = [r.name for r in reports]
     lines = [
         "# Model card: genre-tagger pretrained models",
         "",
@@ -47,33 +60,38 @@ def render(bundles: list[Bundle], command: str, data_description: str) -> str:
         "",
         "The classes are imbalanced (100 clips of blues, classical, jazz and rock, about 20 of",
         "each other genre). KNN divides each neighbour's vote by its class frequency; LightGBM",
-        "weights each segment by the inverse frequency of its class (`class_weight=balanced`);",
-        "model selection is scored with balanced accuracy.",
+        "and logistic regression weight each segment by the inverse frequency of its class",
+        "(`class_weight=balanced`); model selection is scored with balanced accuracy.",
         "",
         "## Scores",
         "",
         "Track scores take the majority vote of a clip's 3-second segments. *Grouped CV*: 5",
-        "folds stratified by genre with all segments of a clip in one fold (mean over pooled",
-        "out-of-fold predictions ± spread across folds). *Artist split*: the fault-filtered,",
-        "artist-conscious split of Kereliuk, Sturm & Larsen (2015), train+valid vs test, only",
-        "clips present. *Leaky split*: the original study's random 80/20 split of segments,",
-        "which puts parts of one song on both sides; shown only to compare with its figures",
-        "(KNN 0.90, LightGBM 0.91) and not a measure of how the models do on new music.",
+        "folds stratified by genre with all segments of a clip in one fold (scores of the pooled",
+        "out-of-fold predictions ± their spread across folds). *Artist split*: the",
+        "fault-filtered, artist-conscious split of Kereliuk, Sturm & Larsen (2015), train+valid",
+        "vs test, only clips present. *Leaky split*: the original study's random 80/20 split of",
+        "segments, which puts parts of one song on both sides; shown only to compare with its",
+        "figures (KNN 0.90, LightGBM 0.91) and not a measure of how the models do on new music.",
         "",
-        "| score | " + " | ".join(b.name for b in bundles) + " |",
-        "|---|" + "---|" * len(bundles),
+        "| score | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
     ]
     for protocol, key, label in HEADLINE:
-        lines.append(f"| {label} | " + " | ".join(score_cell(b.metrics, protocol, key) for b in bundles) + " |")
+        lines.append(f"| {label} | " + " | ".join(score_cell(r.metrics, protocol, key) for r in reports) + " |")
     lines += ["", "Per-class recall (tracks, grouped CV):", ""]
-    genres = sorted(first.metrics.get("grouped_cv", {}).get("track_recall", {}))
-    lines.append("| genre | " + " | ".join(b.name for b in bundles) + " |")
-    lines.append("|---|" + "---|" * len(bundles))
-    for genre in genres:
-        cells = [f"{b.metrics.get('grouped_cv', {}).get('track_recall', {}).get(genre, float('nan')):.2f}" for b in bundles]
+    lines.append("| genre | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    for genre in sorted(reports[0].metrics.get("grouped_cv", {}).get("track_recall", {})):
+        cells = [f"{r.metrics.get('grouped_cv', {}).get('track_recall', {}).get(genre, float('nan')):.2f}" for r in reports]
         lines.append(f"| {genre} | " + " | ".join(cells) + " |")
-    lines += ["", "## Models", ""]
-    for b in bundles:
-        lines.append(f"- `{b.name}` on `{b.feature_extractor}` v{b.feature_version}: {b.model.save().params}")
+    best = max(reports, key=lambda r: r.metrics.get("grouped_cv", {}).get("track_balanced_accuracy", 0))
+    lines += [
+        "",
+        f"`scan` uses **{best.name}** by default: the best grouped-CV track balanced accuracy.",
+        "",
+        "## Models",
+        "",
+    ]
+    lines += [f"- `{r.name}` {r.description}" for r in reports]
     lines += ["", "Library versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items()), ""]
     return "\n".join(lines)

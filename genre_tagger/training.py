@@ -13,12 +13,13 @@ Three ways of scoring, all reported:
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from genre_tagger import cache as cache_module
 from genre_tagger.analysis import selection_name
@@ -34,11 +35,12 @@ SEED = 0
 @dataclass
 class Dataset:
     """Feature rows of labelled clips: ``X [n_segments, n_features]``, and per row its
-    genre ``y`` and clip id ``groups``."""
+    genre ``y``, clip id ``groups`` and position ``segment`` in the clip."""
 
     X: np.ndarray
     y: np.ndarray
     groups: np.ndarray
+    segment: np.ndarray
     feature_extractor: str
     feature_version: str
     failures: list[str] = field(default_factory=list)
@@ -49,7 +51,13 @@ class Dataset:
         return np.unique(self.groups)
 
     def subset(self, mask: np.ndarray) -> "Dataset":
-        return Dataset(self.X[mask], self.y[mask], self.groups[mask], self.feature_extractor, self.feature_version)
+        return Dataset(
+            self.X[mask], self.y[mask], self.groups[mask], self.segment[mask], self.feature_extractor, self.feature_version
+        )
+
+    def keys(self) -> np.ndarray:
+        """``"<clip id>#<segment>"`` per row: the same segment in datasets of other features."""
+        return np.char.add(np.char.add(self.groups.astype(str), "#"), self.segment.astype(str))
 
     def summary(self) -> dict:
         """Counts of clips and segments per genre, for metrics files and model cards."""
@@ -107,7 +115,8 @@ def build_dataset(
     X = np.vstack([features[c.path] for c in ordered])
     y = np.concatenate([[c.genre] * len(features[c.path]) for c in ordered])
     groups = np.concatenate([[c.clip_id] * len(features[c.path]) for c in ordered])
-    return Dataset(X, y, groups, extractor.name, extractor.version, failures=failures)
+    segment = np.concatenate([np.arange(len(features[c.path])) for c in ordered])
+    return Dataset(X, y, groups, segment, extractor.name, extractor.version, failures=failures)
 
 
 def drop_duplicate_rows(dataset: Dataset) -> Dataset:
@@ -137,7 +146,35 @@ def _align(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) ->
     return aligned
 
 
-def grouped_cv(model_class: type[GenreModel], dataset: Dataset, n_folds: int = N_FOLDS) -> dict:
+def clip_folds(dataset: Dataset, n_folds: int = N_FOLDS) -> np.ndarray:
+    """The CV fold of each row: clips are dealt to folds stratified by genre.
+
+    Folds depend only on the clips and their genres, so datasets of different features
+    over the same clips get the same folds (which the ensemble relies on).
+    """
+    clips, first = np.unique(dataset.groups, return_index=True)
+    genres = dataset.y[first]
+    n_folds = min(n_folds, int(np.unique(genres, return_counts=True)[1].max()))
+    clip_fold = np.empty(len(clips), dtype=int)
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=SEED)
+    with warnings.catch_warnings():  # a genre with fewer clips than folds is fine here
+        warnings.simplefilter("ignore", UserWarning)
+        for fold, (_, test) in enumerate(splitter.split(clips, genres)):
+            clip_fold[test] = fold
+    return clip_fold[np.searchsorted(clips, dataset.groups)]
+
+
+@dataclass
+class CrossValidation:
+    """Scores of a grouped CV and its out-of-fold probabilities ``[n_rows, n_classes]``."""
+
+    scores: dict
+    proba: np.ndarray
+    classes: np.ndarray
+    folds: np.ndarray
+
+
+def grouped_cv(model_class: type[GenreModel], dataset: Dataset, n_folds: int = N_FOLDS) -> CrossValidation:
     """Clip-grouped, genre-stratified k-fold CV.
 
     Scores are computed once over the pooled out-of-fold predictions; ``*_std`` give the
@@ -145,32 +182,54 @@ def grouped_cv(model_class: type[GenreModel], dataset: Dataset, n_folds: int = N
     """
     classes = np.unique(dataset.y)
     proba = np.zeros((len(dataset.y), len(classes)))
-    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=SEED)
-    per_fold = []
-    for train_index, test_index in folds.split(dataset.X, dataset.y, dataset.groups):
-        train, test = dataset.subset(train_index), dataset.subset(test_index)
+    folds = clip_folds(dataset, n_folds)
+    for fold in np.unique(folds):
+        train, test = dataset.subset(folds != fold), dataset.subset(folds == fold)
         fold_proba, model_classes = _fit_predict(model_class, train, test)
-        proba[test_index] = _align(fold_proba, model_classes, classes)
-        per_fold.append(segment_and_track_scores(test.y, proba[test_index], classes, test.groups))
+        proba[folds == fold] = _align(fold_proba, model_classes, classes)
+    return CrossValidation(scores_by_fold(dataset, proba, classes, folds), proba, classes, folds)
+
+
+def scores_by_fold(dataset: Dataset, proba: np.ndarray, classes: np.ndarray, folds: np.ndarray) -> dict:
+    """Scores of pooled out-of-fold ``proba``, with the spread across ``folds`` (``*_std``)."""
     scores = segment_and_track_scores(dataset.y, proba, classes, dataset.groups)
+    per_fold = [
+        segment_and_track_scores(dataset.y[folds == f], proba[folds == f], classes, dataset.groups[folds == f])
+        for f in np.unique(folds)
+    ]
     for key in ("segment_accuracy", "track_accuracy", "track_balanced_accuracy", "track_macro_f1"):
         scores[f"{key}_std"] = float(np.std([fold[key] for fold in per_fold]))
-    scores["folds"] = n_folds
+    scores["folds"] = int(len(per_fold))
     return scores
 
 
-def artist_split(model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]]) -> dict:
+@dataclass
+class SplitResult:
+    """Scores on a held-out ``test`` set and the probabilities ``[n_test_rows, n_classes]``."""
+
+    scores: dict
+    test: Dataset
+    proba: np.ndarray
+    classes: np.ndarray
+
+
+def artist_split(model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]]) -> SplitResult:
     """Train on the clips of train+valid, test on those of test (only clips present)."""
-    train_ids = splits["train"] | splits["valid"]
-    train_mask = np.isin(dataset.groups, list(train_ids))
-    test_mask = np.isin(dataset.groups, list(splits["test"]))
-    if not train_mask.any() or not test_mask.any():
-        raise ValueError("the split lists name none of the clips found")
+    train_mask, test_mask = split_masks(dataset, splits)
     train, test = dataset.subset(train_mask), dataset.subset(test_mask)
     proba, model_classes = _fit_predict(model_class, train, test)
     scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
     scores["n_train_tracks"] = int(len(train.clips))
-    return scores
+    return SplitResult(scores, test, proba, model_classes)
+
+
+def split_masks(dataset: Dataset, splits: dict[str, set[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the train+valid clips and rows of the test clips of an artist-filtered split."""
+    train_mask = np.isin(dataset.groups, list(splits["train"] | splits["valid"]))
+    test_mask = np.isin(dataset.groups, list(splits["test"]))
+    if not train_mask.any() or not test_mask.any():
+        raise ValueError("the split lists name none of the clips found")
+    return train_mask, test_mask
 
 
 def leaky_split(model_class: type[GenreModel], dataset: Dataset) -> dict:
@@ -189,29 +248,23 @@ def leaky_split(model_class: type[GenreModel], dataset: Dataset) -> dict:
     }
 
 
-def evaluate(model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]] | None) -> dict:
-    """All three scorings of one model on ``dataset``, with the seconds each took."""
-    metrics = {}
-    for protocol, run in (
-        ("grouped_cv", lambda: grouped_cv(model_class, dataset)),
-        ("artist_split", (lambda: artist_split(model_class, dataset, splits)) if splits else None),
-        ("leaky_random_split", lambda: leaky_split(model_class, dataset)),
-    ):
-        if run is None:
-            continue
-        started = time.perf_counter()
-        metrics[protocol] = run()
-        metrics[protocol]["seconds"] = round(time.perf_counter() - started, 1)
-    return metrics
-
-
 @dataclass
 class TrainedModel:
-    """A model fitted on the whole dataset, with its scores."""
+    """A model fitted on the whole dataset, its scores, and the held-out probabilities
+    an ensemble is built from."""
 
     model: GenreModel
+    dataset: Dataset
     metrics: dict
+    cv: CrossValidation
+    artist: SplitResult | None
     seconds: float
+
+
+def _timed(run: Callable[[], object]) -> tuple[object, float]:
+    started = time.perf_counter()
+    result = run()
+    return result, round(time.perf_counter() - started, 1)
 
 
 def train_and_score(
@@ -219,6 +272,13 @@ def train_and_score(
 ) -> TrainedModel:
     """Score ``model_class`` three ways, then fit it on every clip of ``dataset``."""
     started = time.perf_counter()
-    metrics = evaluate(model_class, dataset, splits)
+    cv, seconds = _timed(lambda: grouped_cv(model_class, dataset))
+    metrics = {"grouped_cv": dict(cv.scores, seconds=seconds)}
+    artist = None
+    if splits:
+        artist, seconds = _timed(lambda: artist_split(model_class, dataset, splits))
+        metrics["artist_split"] = dict(artist.scores, seconds=seconds)
+    leaky, seconds = _timed(lambda: leaky_split(model_class, dataset))
+    metrics["leaky_random_split"] = dict(leaky, seconds=seconds)
     model = model_class().fit(dataset.X, dataset.y, dataset.groups)
-    return TrainedModel(model, metrics, time.perf_counter() - started)
+    return TrainedModel(model, dataset, metrics, cv, artist, time.perf_counter() - started)

@@ -50,3 +50,15 @@ def test_vote_properties(raw):
     assert [share for _, share in vote.top] == sorted((share for _, share in vote.top), reverse=True)
     # row order never changes the result
     assert majority_vote(proba[::-1], CLASSES) == vote
+
+
+@given(
+    hnp.arrays(float, st.tuples(st.integers(1, 40), st.just(3)), elements=st.floats(0, 1)),
+    st.integers(0, 2**32 - 1),
+)
+def test_track_predictions_equal_majority_vote_per_track(raw, seed):
+    proba = raw / (raw.sum(axis=1, keepdims=True) + 1e-12)
+    ids = np.random.default_rng(seed).integers(0, 4, len(proba)).astype(str)
+    tracks, predicted = track_predictions(proba, CLASSES, ids)
+    for track, genre in zip(tracks, predicted):
+        assert genre == majority_vote(proba[ids == track], CLASSES).genre
