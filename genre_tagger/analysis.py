@@ -1,9 +1,10 @@
-"""One file in, one feature row per segment out: decode, cut, extract."""
+"""One file in, feature rows per segment out: decode once, cut, extract with each extractor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -14,20 +15,33 @@ from genre_tagger.hookspecs import FeatureExtractor
 # which bounds memory whatever the length of the file.
 BLOCK_SEGMENTS = 32
 
+# A segment whose samples all stay below -60 dBFS is silence (digital silence, or the
+# dither/hiss of a silent recording): nothing a genre model can judge.
+SILENCE_PEAK = 10 ** (-60 / 20)
+SILENT_NOTE = "silent (every analysed segment peaks below -60 dBFS): no genre to tell, not tagged"
+
 
 @dataclass
 class FileFeatures:
     """Features of the analysed segments of one file.
 
-    ``features`` is ``[n_analysed, n_features]``; ``segment_index`` the position of each
+    ``features`` maps each extractor's name to its rows ``[n_analysed, n_features]``
+    (the same segments for every extractor); ``segment_index`` the position of each
     analysed segment in the track; ``n_segments`` how many whole segments the track has;
-    ``duration_s`` the decoded duration in seconds.
+    ``duration_s`` the decoded duration in seconds; ``peak`` the largest absolute
+    sample of each analysed segment (``None`` where unknown).
     """
 
-    features: np.ndarray
+    features: dict[str, np.ndarray]
     segment_index: np.ndarray
     n_segments: int
     duration_s: float
+    peak: np.ndarray | None = None
+
+    @property
+    def silent(self) -> bool:
+        """Whether every analysed segment is silent (peaks below :data:`SILENCE_PEAK`)."""
+        return self.peak is not None and len(self.peak) > 0 and bool((self.peak < SILENCE_PEAK).all())
 
 
 def selection_name(max_segments: int | None) -> str:
@@ -35,8 +49,11 @@ def selection_name(max_segments: int | None) -> str:
     return f"spread{max_segments}" if max_segments else "all"
 
 
-def file_features(path: str | Path, extractor: FeatureExtractor, max_segments: int | None = None) -> FileFeatures:
-    """Decode ``path`` in blocks and extract features of its segments.
+def file_features(
+    path: str | Path, extractors: Sequence[FeatureExtractor], max_segments: int | None = None
+) -> FileFeatures:
+    """Decode ``path`` once, in blocks, and extract the features of its segments with
+    each of ``extractors``.
 
     With ``max_segments``, only that many segments spread evenly over the track are
     analysed (see :func:`genre_tagger.segments.spread`); the spread is planned from the
@@ -51,7 +68,8 @@ def file_features(path: str | Path, extractor: FeatureExtractor, max_segments: i
         if info.duration_s:
             expected = segments.count(int(info.duration_s * segments.SAMPLE_RATE))
             wanted = segments.spread(expected, max_segments)
-    rows, indices = [], []
+    rows: dict[str, list[np.ndarray]] = {extractor.name: [] for extractor in extractors}
+    indices, peaks = [], []
     n_segments, n_samples = 0, 0
     for block in audio.stream(path, segments.SEGMENT_SAMPLES * BLOCK_SEGMENTS):
         n_samples += len(block)
@@ -62,17 +80,20 @@ def file_features(path: str | Path, extractor: FeatureExtractor, max_segments: i
         keep = np.ones(n_whole, bool) if wanted is None else np.isin(index, wanted)
         if keep.any():
             block_segments = segments.split(block)[keep]
-            rows.append(np.asarray(extractor.extract(block_segments), dtype=np.float64))
+            for extractor in extractors:
+                rows[extractor.name].append(np.asarray(extractor.extract(block_segments), dtype=np.float64))
             indices.append(index[keep])
+            peaks.append(np.abs(block_segments).max(axis=1))
         n_segments += n_whole
     if n_segments == 0:
         # Decoded fine but too short: let segments.split word the error.
         segments.split(np.zeros(n_samples, np.float32))
-    if not rows:  # the duration in the header was wrong: fall back to every segment
-        return file_features_all(path, extractor)
-    return FileFeatures(np.vstack(rows), np.concatenate(indices), n_segments, n_samples / segments.SAMPLE_RATE)
-
-
-def file_features_all(path: str | Path, extractor: FeatureExtractor) -> FileFeatures:
-    """Features of every segment of ``path``."""
-    return file_features(path, extractor, max_segments=None)
+    if not indices:  # the duration in the header was wrong: fall back to every segment
+        return file_features(path, extractors, max_segments=None)
+    return FileFeatures(
+        {name: np.vstack(blocks) for name, blocks in rows.items()},
+        np.concatenate(indices),
+        n_segments,
+        n_samples / segments.SAMPLE_RATE,
+        np.concatenate(peaks),
+    )

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,25 @@ def file_key(path: str | Path) -> tuple[str, int, int]:
     return str(path), st.st_size, st.st_mtime_ns
 
 
+def _db_path(path: str) -> str | bytes:
+    """A file's path as stored in the database.
+
+    SQLite text must be valid UTF-8, but a POSIX file name is bytes and may not be
+    (Python holds such a name as a str with surrogate escapes, see :func:`os.fsdecode`).
+    Such a path is stored as its raw bytes (a BLOB), which never equals any TEXT value,
+    so it cannot collide with another file's entry; every other path stays TEXT.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _bind(key: tuple[str, int, int]) -> tuple[str | bytes, int, int]:
+    return (_db_path(key[0]), *key[1:])
+
+
 def _to_blob(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(array), allow_pickle=False)
@@ -58,6 +78,30 @@ def _from_blob(blob: bytes) -> np.ndarray:
     return np.load(io.BytesIO(blob), allow_pickle=False)
 
 
+# How long to wait for another process holding the database (a second scan).
+BUSY_TIMEOUT_S = 60.0
+
+
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch ``db`` to WAL mode, waiting for another process that holds it.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers "database is
+    locked" at once, without waiting through the busy timeout, while another connection
+    has the file open in the middle of the same switch (two scans started together on a
+    new cache file). So retry for up to :data:`BUSY_TIMEOUT_S`.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            message = str(error).lower()
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Cache:
     """Features and results per file. ``Cache(None)`` is a cache that keeps nothing."""
 
@@ -66,8 +110,8 @@ class Cache:
         self._db = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            _enable_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
 
@@ -88,7 +132,7 @@ class Cache:
             return None
         row = self._db.execute(
             "SELECT data FROM features WHERE path=? AND size=? AND mtime_ns=? AND extractor=? AND selection=?",
-            (*key, extractor, selection),
+            (*_bind(key), extractor, selection),
         ).fetchone()
         return None if row is None else _from_blob(row[0])
 
@@ -96,7 +140,7 @@ class Cache:
         if self._db is not None:
             self._db.execute(
                 "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)",
-                (*key, extractor, selection, _to_blob(features)),
+                (*_bind(key), extractor, selection, _to_blob(features)),
             )
 
     def get_result(self, key: tuple[str, int, int], model: str, settings: str) -> dict[str, Any] | None:
@@ -104,7 +148,7 @@ class Cache:
             return None
         row = self._db.execute(
             "SELECT result FROM results WHERE path=? AND size=? AND mtime_ns=? AND model=? AND settings=?",
-            (*key, model, settings),
+            (*_bind(key), model, settings),
         ).fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -112,5 +156,5 @@ class Cache:
         if self._db is not None:
             self._db.execute(
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                (*key, model, settings, json.dumps(result)),
+                (*_bind(key), model, settings, json.dumps(result)),
             )

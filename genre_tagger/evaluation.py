@@ -287,7 +287,7 @@ def predict_tracks(
                 item.error = f"{path}: {error.strerror or error} (deleted or moved while it was analysed)"
         if item.error is None:
             try:
-                prediction = predict(bundle, item.features if hasattr(bundle, "members") else item.features[bundle.feature_extractor])
+                prediction = predict(bundle, item.features)
             except Exception as error:
                 item.error = f"{path}: prediction failed: {error}"
         if item.error is not None:
@@ -299,40 +299,32 @@ def predict_tracks(
         outcomes.append(_outcome(item.track, prediction, cached=False))
         on_file(str(path), None, False)
 
-    decoded: set[Path] = set()
     extractors = extractors_of(bundle)
-    for position, (name, version) in enumerate(extractors):
-        last = position == len(extractors) - 1
-        extractor_key = f"{name}/{version}"
-        to_analyse: list[Path] = []
-        for path, item in pending.items():
-            if item.error is None:
-                rows = cache.get_features(item.key, extractor_key, settings)
-                if rows is None:
-                    to_analyse.append(path)
-                else:
-                    item.features[name] = rows
-        decoded.update(to_analyse)
-        if last:  # finish the tracks that need no analysis now; the others as they come
-            analysing = set(to_analyse)
-            for path, item in pending.items():
-                if path not in analysing:
-                    finish(item)
-        for analysed in analyse_many(to_analyse, name, options.max_segments, options.jobs):
-            item = pending[analysed.path]
-            if analysed.error is not None:
-                item.error = analysed.error
-            else:
-                item.features[name] = analysed.features.features
-                item.duration_s = analysed.features.duration_s
-                item.silent = item.silent or analysed.features.silent
-                if not item.silent:  # silence is only known from analysis: never cache its features
-                    cache.put_features(item.key, extractor_key, settings, analysed.features.features)
-            if last:
-                finish(item)
+    to_analyse: list[Path] = []
+    for path, item in pending.items():
+        for name, version in extractors:
+            rows = cache.get_features(item.key, f"{name}/{version}", settings)
+            if rows is not None:
+                item.features[name] = rows
+        if len(item.features) < len(extractors):
+            to_analyse.append(path)
+        else:
+            finish(item)
+    for analysed in analyse_many(to_analyse, [name for name, _ in extractors], options.max_segments, options.jobs):
+        item = pending[analysed.path]
+        if analysed.error is not None:
+            item.error = analysed.error
+        else:
+            item.features = analysed.features.features
+            item.duration_s = analysed.features.duration_s
+            item.silent = analysed.features.silent
+            if not item.silent:  # silence is only known from analysis: never cache its features
+                for name, version in extractors:
+                    cache.put_features(item.key, f"{name}/{version}", settings, item.features[name])
+        finish(item)
     outcomes.sort(key=lambda outcome: outcome.path)
     failures.sort(key=lambda row: row["path"])
-    return outcomes, failures, len(decoded)
+    return outcomes, failures, len(to_analyse)
 
 
 def _outcome(track: LabelledTrack, prediction: dict, cached: bool) -> TrackOutcome:

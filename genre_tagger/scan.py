@@ -16,9 +16,11 @@ from typing import Callable, Iterable
 import numpy as np
 
 from genre_tagger import cache as cache_module
-from genre_tagger.analysis import selection_name
+from genre_tagger.analysis import SILENT_NOTE, selection_name
 from genre_tagger.bundle import Bundle
+from genre_tagger.ensemble import Ensemble
 from genre_tagger.journal import Journal, tag_file
+from genre_tagger.library import StaleTemporaries
 from genre_tagger.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError
 from genre_tagger.voting import majority_vote
 from genre_tagger.workers import Analysed, analyse_many
@@ -86,10 +88,18 @@ class ScanSummary:
         return Counter(r.status for r in self.results)
 
 
-def predict(bundle: Bundle, features: np.ndarray) -> dict:
-    """The vote of one track's segment features, as cached: genre, confidence, top 3."""
-    vote = majority_vote(bundle.model.predict_proba(features), bundle.classes)
-    return {"genre": vote.genre, "confidence": vote.confidence, "top": vote.top, "segments": vote.n_segments}
+def predict(bundle: Bundle | Ensemble, features: dict[str, np.ndarray]) -> dict:
+    """The vote of one track's segment features, as cached: genre, confidence, top 3,
+    and the mean segment probability of every class (``mean_proba``, ``{class: p}``,
+    used by ``evaluate --adjust-priors``).
+
+    ``features`` is ``{extractor name: [n_segments, n_features]}`` for the extractors the
+    bundle reads (several for an ensemble)."""
+    proba = bundle.predict_proba(features)
+    vote = majority_vote(proba, bundle.classes)
+    mean_proba = {str(c): float(p) for c, p in zip(bundle.classes, np.asarray(proba, dtype=float).mean(axis=0))}
+    return {"genre": vote.genre, "confidence": vote.confidence, "top": vote.top, "segments": vote.n_segments,
+            "mean_proba": mean_proba}
 
 
 def format_top(top: list) -> str:
@@ -117,25 +127,45 @@ class Scanner:
         self.model_key = f"{bundle.name}@{bundle.checksum}"
 
     def scan(self, files: Iterable[Path], walk_errors: list[str] | None = None) -> ScanSummary:
+        """Predict (and with ``options.write`` tag) each of ``files``; one result per file.
+
+        A file that cannot be read, decoded, analysed or tagged gets a ``failed`` result
+        whose ``error`` names it and the cause; the scan goes on with the others. A
+        silent track gets ``uncertain`` / ``unknown`` and is not tagged. With
+        ``options.write``, stale temporary files that an interrupted tag write left
+        beside a file (see :class:`genre_tagger.library.StaleTemporaries`) are removed.
+        """
         started = time.perf_counter()
         results: list[TrackResult] = []
         to_analyse: list[Path] = []
+        keys: dict[Path, tuple] = {}  # the stamp each analysed file had before analysis
         from_cache = 0
         settings = self.options.cache_settings()
+        clean_up = StaleTemporaries() if self.options.write else None
         for path in files:
+            if clean_up is not None:
+                clean_up.remove(path)
             try:
                 key = cache_module.file_key(path)
             except OSError as error:
-                results.append(self._report(self._failed(path, f"{path}: {error.strerror}"), cached=False))
+                results.append(self._report(self._failed(path, f"{path}: {error.strerror or error}"), cached=False))
                 continue
             cached = self.cache.get_result(key, self.model_key, settings)
             if cached is None:
                 to_analyse.append(path)
+                keys[path] = key
+            elif cached.get("silent"):
+                from_cache += 1
+                results.append(self._report(self._silent(path, cached), cached=True))
             else:
                 from_cache += 1
-                results.append(self._report(self._finish(path, key, cached), cached=True))
-        for analysed in analyse_many(to_analyse, self.bundle.feature_extractor, self.options.max_segments, self.options.jobs):
-            results.append(self._report(self._from_analysis(analysed, settings), cached=False))
+                try:
+                    result = self._finish(path, key, cached)
+                except Exception as error:  # a bug or an odd file must not end the whole scan
+                    result = self._failed(path, f"{path}: unexpected {type(error).__name__}: {error}")
+                results.append(self._report(result, cached=True))
+        for analysed in analyse_many(to_analyse, self.bundle.extractors, self.options.max_segments, self.options.jobs):
+            results.append(self._report(self._from_analysis(analysed, settings, keys.get(analysed.path)), cached=False))
         results.sort(key=lambda r: r.path)
         return ScanSummary(results, list(walk_errors or []), time.perf_counter() - started, from_cache)
 
@@ -144,23 +174,46 @@ class Scanner:
         return result
 
     def _failed(self, path: Path, error: str) -> TrackResult:
-        return TrackResult(str(path), model=self.bundle.name, status=FAILED, error=error)
+        """A ``failed`` result; ``error`` is made one line (the report has one row per file)."""
+        error = " ".join(str(error).split("\n"))
+        return TrackResult(str(path), model=self.bundle.name, status=FAILED, error=error.replace("\r", " "))
 
-    def _from_analysis(self, analysed: Analysed, settings: str) -> TrackResult:
+    def _silent(self, path: Path, prediction: dict) -> TrackResult:
+        """The result of a silent track: no genre to judge, so ``unknown``, never tagged."""
+        return TrackResult(
+            str(path), genre=UNKNOWN, segments=prediction.get("segments"), model=self.bundle.name,
+            duration_s=prediction.get("duration_s"), status=UNCERTAIN, error=f"{path}: {SILENT_NOTE}",
+        )
+
+    def _from_analysis(self, analysed: Analysed, settings: str, before: tuple | None = None) -> TrackResult:
+        """The result of an analysed file; ``before`` is its cache key taken before analysis."""
         path = analysed.path
         if analysed.error:
             return self._failed(path, analysed.error)
         try:
             key = cache_module.file_key(path)
-            prediction = predict(self.bundle, analysed.features.features)
         except OSError as error:  # deleted or replaced while we analysed it
-            return self._failed(path, f"{path}: {error.strerror}")
-        except Exception as error:
-            return self._failed(path, f"{path}: prediction failed: {error}")
+            return self._failed(path, f"{path}: {error.strerror or error} (deleted or moved while it was analysed)")
+        if before is not None and key != before:
+            # The features describe (some of) the old content: neither cache nor tag them.
+            return self._failed(path, f"{path}: file changed while it was being analysed; scan it again")
+        if analysed.features.silent:
+            prediction = {"genre": UNKNOWN, "confidence": 0.0, "top": [], "segments": len(analysed.features.segment_index),
+                          "silent": True}
+        else:
+            try:
+                prediction = predict(self.bundle, analysed.features.features)
+            except Exception as error:
+                return self._failed(path, f"{path}: prediction failed: {error}")
         prediction["duration_s"] = round(analysed.features.duration_s, 2)
         prediction["stamp"] = list(key[1:])
         self.cache.put_result(key, self.model_key, settings, prediction)
-        return self._finish(path, key, prediction)
+        if prediction.get("silent"):
+            return self._silent(path, prediction)
+        try:
+            return self._finish(path, key, prediction)
+        except Exception as error:  # a bug or an odd file must not end the whole scan
+            return self._failed(path, f"{path}: unexpected {type(error).__name__}: {error}")
 
     def _finish(self, path: Path, key: tuple, prediction: dict) -> TrackResult:
         """Apply the confidence threshold and the tag policy to a prediction."""

@@ -99,13 +99,13 @@ def build_dataset(
         else:
             todo.append(clip.path)
     failures = []
-    for result in analyse_many(todo, extractor.name, None, jobs):
+    for result in analyse_many(todo, [extractor.name], None, jobs):
         if result.error:
             failures.append(result.error)
         else:
-            features[result.path] = result.features.features
+            features[result.path] = result.features.features[extractor.name]
             cache.put_features(
-                cache_module.file_key(result.path), f"{extractor.name}/{extractor.version}", selection, result.features.features
+                cache_module.file_key(result.path), f"{extractor.name}/{extractor.version}", selection, features[result.path]
             )
         if on_progress:
             on_progress(by_path[result.path], result)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Generator, Iterable, Iterator, Sequence
 
 from genre_tagger import analysis, audio, segments
 from genre_tagger.plugins import registry
@@ -26,11 +27,12 @@ class Analysed:
     error: str | None = None
 
 
-def analyse(path: Path, extractor_name: str, max_segments: int | None) -> Analysed:
-    """Features of one file; every failure becomes a one-line ``error`` naming the file."""
+def analyse(path: Path, extractor_names: tuple[str, ...], max_segments: int | None) -> Analysed:
+    """Features of one file by each named extractor; every failure becomes a one-line
+    ``error`` naming the file."""
     try:
-        extractor = registry().feature_extractor(extractor_name)
-        return Analysed(path, analysis.file_features(path, extractor, max_segments))
+        extractors = [registry().feature_extractor(name) for name in extractor_names]
+        return Analysed(path, analysis.file_features(path, extractors, max_segments))
     except audio.AudioError as error:
         return Analysed(path, error=str(error))
     except segments.TooShortError as error:
@@ -50,25 +52,88 @@ def _quiet_worker() -> None:
 
 
 def analyse_many(
-    paths: Iterable[Path], extractor_name: str, max_segments: int | None = None, jobs: int = 1
+    paths: Iterable[Path], extractor_names: Sequence[str], max_segments: int | None = None, jobs: int = 1
 ) -> Iterator[Analysed]:
     """Analyse ``paths``, yielding results as they complete (not in input order).
 
     ``jobs`` worker processes are started once and reused for every file; at most
     ``2 * jobs`` files are in flight, so memory stays bounded for any number of files.
+
+    A worker process that dies (a crash in a decoder, the kernel's out-of-memory
+    killer) does not end the run: the pool is restarted, the files that were in flight
+    are analysed again one at a time, and a file that kills its worker again gets an
+    ``error`` saying so. Only when the workers die on file after file (they cannot start,
+    say) is :class:`~concurrent.futures.process.BrokenProcessPool` raised.
     """
+    extractor_names = tuple(extractor_names)
     if jobs <= 1:
         for path in paths:
-            yield analyse(path, extractor_name, max_segments)
+            yield analyse(path, extractor_names, max_segments)
         return
+    queue = iter(paths)
+    suspects: list[Path] = []  # in flight when a worker died: retried alone
+    crashes_in_a_row = 0
+    finished = False
+    while not finished:
+        with _pool(jobs) as pool:
+            for index, path in enumerate(suspects):
+                try:
+                    result = pool.submit(analyse, path, extractor_names, max_segments).result()
+                except BrokenProcessPool:
+                    crashes_in_a_row += 1
+                    if crashes_in_a_row > 2 * jobs + 2:
+                        raise
+                    yield Analysed(path, error=f"{path}: the analysis process crashed on this file")
+                    suspects = suspects[index + 1 :]  # the rest on a fresh pool
+                    break
+                crashes_in_a_row = 0
+                yield result
+            else:
+                suspects, finished = yield from _analyse_queue(pool, queue, extractor_names, max_segments, 2 * jobs)
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("spawn")  # no fork: safe with OpenMP threads
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet_worker) as pool:
-        pending = set()
-        for path in paths:
-            pending.add(pool.submit(analyse, path, extractor_name, max_segments))
-            if len(pending) >= 2 * jobs:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        for future in pending:
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet_worker)
+
+
+def _analyse_queue(
+    pool: ProcessPoolExecutor, queue: Iterator[Path], extractor_names: tuple[str, ...], max_segments: int | None, in_flight: int
+) -> Generator[Analysed, None, tuple[list[Path], bool]]:
+    """Analyse the files of ``queue`` on ``pool``, ``in_flight`` at a time.
+
+    Returns ``([], True)`` when all are done, or ``(files whose analysis was lost, False)``
+    when a worker died and broke the pool.
+    """
+    pending: dict[Future, Path] = {}
+    for path in queue:
+        try:
+            pending[pool.submit(analyse, path, extractor_names, max_segments)] = path
+        except BrokenProcessPool:
+            lost = yield from _drain(pending)
+            return [path, *lost], False
+        if len(pending) >= in_flight:
+            lost = yield from _drain(pending, FIRST_COMPLETED)
+            if lost:
+                return lost, False
+    lost = yield from _drain(pending)
+    return lost, not lost
+
+
+def _drain(pending: dict[Future, Path], return_when: str = ALL_COMPLETED) -> Generator[Analysed, None, list[Path]]:
+    """Yield the results of the ``pending`` futures that are done (``FIRST_COMPLETED``: at
+    least one; ``ALL_COMPLETED``: all), removing them. When the pool broke, all are
+    collected and the files whose analysis was lost are returned."""
+    done, _ = wait(pending, return_when=return_when)
+    broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
+    if broken:
+        done = set(pending)  # a broken pool fails every unfinished future at once
+    lost = []
+    for future in done:
+        path = pending.pop(future)
+        error = future.exception()
+        if isinstance(error, BrokenProcessPool):
+            lost.append(path)
+        else:
             yield future.result()
+    return lost

@@ -64,7 +64,7 @@ def test_dry_run_reports_every_format_and_changes_nothing(library, tiny_models, 
         assert 0.5 <= float(row["confidence"]) <= 1
         assert row["top3"].startswith("metal:")
         assert int(row["segments"]) == 2 and float(row["duration_s"]) == pytest.approx(7, abs=0.2)
-        assert row["model"] in ("knn", "lightgbm") and row["error"] == ""
+        assert row["model"] in ("knn", "lightgbm", "ensemble") and row["error"] == ""
     assert "Dry run" in result.output
 
 

@@ -1,0 +1,514 @@
+"""End-to-end speed and memory of ``genre-tagger scan``, against the naive per-segment reference.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_scan.py [--data ../shared/data/gtzan] [--tracks 12]
+        [--naive-tracks 2] [--long-minutes 120] [--cached-tracks 2000] [--out results.json]
+
+What it does, in one run, in a temporary folder:
+
+1. builds a library of ``--tracks`` 4-minute tracks, each 8 GTZAN clips of one genre
+   end to end, encoded in turn as mp3, flac, ogg (Vorbis) and m4a (AAC);
+2. uses the shipped models in ``pretrained/`` when there are any, else trains a KNN
+   quickly on a few clips per genre (``genre-tagger retrain``, timed and reported);
+3. times ``genre-tagger scan --no-cache`` (a subprocess, as a user runs it) at
+   ``--jobs 1`` and ``--jobs 2``, with the default ``--max-segments 20`` and with
+   ``--max-segments 0`` (every segment), and records the peak memory of the scan and its
+   workers (sum of their RSS, sampled from /proc every 50 ms, and the largest single
+   process from ``getrusage(RUSAGE_CHILDREN)``);
+4. times the naive reference on the first ``--naive-tracks`` tracks: decode, cut into
+   3-s segments, ``reference_features`` on every segment; and, interleaved with it on the
+   same files and in this process, the plugin's batched ``extract`` (decode included);
+5. times a second, cached scan: the library is scanned once with a cache, then
+   ``--cached-tracks`` hard links to its files are given the same cached results, and the
+   cached scan is timed in this process (``Scanner.scan``) and as a command, with a
+   breakdown of where the time per track goes;
+6. scans one ``--long-minutes`` mp3 (all segments, ``--jobs 1``) to show that memory
+   does not grow with the length of a file.
+
+Throughput is audio seconds per wall second (``x realtime``): "library" counts the whole
+duration of the files scanned, "analysed" only the 3-s segments features were computed
+for. Timings on a shared machine move with its load: ratios measured side by side in one
+run are what to compare. Prints a table, writes JSON (default
+benchmarks/results/bench_scan.json) and a Markdown table next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SR = 22050
+CLIP_SECONDS = 30
+FORMATS = ("mp3", "flac", "ogg", "m4a")
+# extension -> (container, codec, encoder sample format), as tests/audiofactory.py
+_AV_FORMATS = {"mp3": ("mp3", "libmp3lame", "fltp"), "flac": ("flac", "flac", "s16"), "m4a": ("ipod", "aac", "fltp")}
+
+
+# ------------------------------------------------------------------------------ audio
+
+
+def encode(path: Path, chunks, sr: int = SR) -> float:
+    """Encode float32 mono ``chunks`` (an iterable, streamed) to ``path``; returns seconds written."""
+    import av
+    import soundfile
+
+    n = 0
+    ext = path.suffix.lstrip(".")
+    if ext == "ogg":  # PyAV's wheel has no libvorbis: libsndfile's, as tests/audiofactory.py
+        with soundfile.SoundFile(path, "w", sr, 1, format="OGG", subtype="VORBIS") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                n += len(chunk)
+        return n / sr
+    container_format, codec, sample_format = _AV_FORMATS[ext]
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=sr, layout="mono")
+        resampler = av.AudioResampler(format=sample_format, layout="mono", rate=sr)
+
+        def mux(frame):
+            for resampled in resampler.resample(frame):
+                for packet in stream.encode(resampled):
+                    container.mux(packet)
+
+        for chunk in chunks:
+            n += len(chunk)
+            for start in range(0, len(chunk), 4096):
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(chunk[start : start + 4096], dtype=np.float32).reshape(1, -1),
+                    format="fltp", layout="mono",
+                )
+                frame.sample_rate = sr
+                mux(frame)
+        mux(None)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return n / sr
+
+
+def clips_by_genre(data: Path) -> dict[str, list[Path]]:
+    genres = {}
+    for folder in sorted((data / "genres").iterdir()):
+        if folder.is_dir():
+            clips = sorted(folder.glob("*.ogg"))
+            if clips:
+                genres[folder.name] = clips
+    if not genres:
+        sys.exit(f"{data}/genres: no clips found (pass --data)")
+    return genres
+
+
+def read_clip(path: Path) -> np.ndarray:
+    import soundfile
+
+    y, sr = soundfile.read(path, dtype="float32")
+    assert sr == SR and y.ndim == 1, (path, sr, y.shape)
+    return y
+
+
+def build_library(folder: Path, genres: dict[str, list[Path]], n_tracks: int, minutes: float) -> list[dict]:
+    """``n_tracks`` tracks of ``minutes``, each clips of one genre end to end, formats in turn."""
+    folder.mkdir(parents=True)
+    names = sorted(genres)
+    per_track = max(1, round(minutes * 60 / CLIP_SECONDS))
+    tracks = []
+    for k in range(n_tracks):
+        genre = names[k % len(names)]
+        pool = genres[genre]
+        start = (k // len(names)) * per_track
+        clips = [pool[(start + i) % len(pool)] for i in range(per_track)]
+        path = folder / f"{k:03d}_{genre}.{FORMATS[k % len(FORMATS)]}"
+        seconds = encode(path, (read_clip(c) for c in clips))
+        tracks.append({"path": str(path), "genre": genre, "format": path.suffix[1:], "seconds": seconds,
+                       "bytes": path.stat().st_size})
+    return tracks
+
+
+def long_file(path: Path, genres: dict[str, list[Path]], minutes: float) -> float:
+    """One mp3 of ``minutes``, streamed from clips of every genre in turn (never all in memory)."""
+    pool = [c for g in sorted(genres) for c in genres[g][:12]]
+    n_clips = max(1, round(minutes * 60 / CLIP_SECONDS))
+    return encode(path, (read_clip(pool[i % len(pool)]) for i in range(n_clips)))
+
+
+# ------------------------------------------------------------------------ measurement
+
+
+def _tree_rss(root: int) -> int:
+    """Sum of VmRSS (bytes) of ``root`` and all its descendants, from /proc."""
+    parents: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            parents.setdefault(ppid, []).append(int(entry))
+            with open(f"/proc/{entry}/statm") as f:
+                rss[int(entry)] = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(parents.get(pid, []))
+    return total
+
+
+def run_measured(command: list[str], env: dict | None = None) -> dict:
+    """Run ``command``; wall time, exit code, peak RSS of its process tree, output tail.
+
+    ``peak_tree_rss_mb``: the largest sum of RSS over the command and its workers seen
+    while sampling every 50 ms. ``peak_process_rss_mb``: the largest RSS of any single
+    process of the tree (``getrusage``, measured in a wrapper so runs don't mix).
+    """
+    wrapper = [sys.executable, "-c",
+               "import resource, subprocess, sys\n"
+               "rc = subprocess.call(sys.argv[1:])\n"
+               "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+               "sys.exit(rc)\n", *command]
+    peak = [0]
+    started = time.perf_counter()
+    process = subprocess.Popen(wrapper, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], _tree_rss(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    maxrss = re.search(r"MAXRSS_KB (\d+)", err)
+    inner = re.search(r"(\d+) files in ([\d.]+) s", err)
+    return {
+        "command": " ".join(command[1:]) if command[0] == sys.executable else " ".join(command),
+        "returncode": process.returncode,
+        "wall_s": wall,
+        "scanner_s": float(inner.group(2)) if inner else None,  # what the command reports: scan only, no start-up
+        "peak_tree_rss_mb": peak[0] / 2**20,
+        "peak_process_rss_mb": int(maxrss.group(1)) / 1024 if maxrss else None,
+        "output_tail": (out + err)[-1500:],
+    }
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "load_average_start": os.getloadavg()}
+    try:
+        model = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+        info["cpu"] = model.group(1) if model else platform.processor()
+        mem = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
+        info["memory_gb"] = round(int(mem.group(1)) / 2**20, 1) if mem else None
+    except OSError:
+        pass
+    from importlib import metadata
+
+    for name in ("numpy", "scipy", "librosa", "numba", "av", "genre-tagger"):
+        try:
+            info[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        info["git"] = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                                     capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def cli() -> list[str]:
+    """The ``genre-tagger`` command of this interpreter's environment."""
+    script = Path(sys.executable).with_name("genre-tagger")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "genre_tagger.cli"]
+
+
+# ------------------------------------------------------------------------------ steps
+
+
+def models_dir(tmp: Path, genres: dict[str, list[Path]], clips_per_genre: int, jobs: int, report: dict) -> Path:
+    from genre_tagger import bundle
+
+    shipped = bundle.default_models_dir()
+    if bundle.available(shipped):
+        report["model"] = {"source": "pretrained", "dir": str(shipped), "name": bundle.best_model(shipped)}
+        return shipped
+    train = tmp / "train"
+    for genre, clips in genres.items():
+        (train / genre).mkdir(parents=True)
+        for clip in clips[-clips_per_genre:]:  # the last clips: the library uses the first ones
+            (train / genre / clip.name).symlink_to(clip)
+    out = tmp / "models"
+    result = run_measured([*cli(), "retrain", "--data", str(train), "--out", str(out), "--models", "knn",
+                           "--jobs", str(jobs), "--no-cache"])
+    if result["returncode"] != 0:
+        sys.exit("training a model failed:\n" + result["output_tail"])
+    report["model"] = {"source": f"trained here: knn on {clips_per_genre} clips per genre (pretrained/ is empty)",
+                       "dir": str(out), "name": "knn", "train_wall_s": result["wall_s"]}
+    return out
+
+
+def scan_runs(library: Path, models: Path, audio_s: float, n_tracks: int, jobs_list, report: dict) -> None:
+    report["scans"] = []
+    for max_segments in (20, 0):
+        for jobs in jobs_list:
+            result = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--no-cache", "-q",
+                                   "--jobs", str(jobs), "--max-segments", str(max_segments)])
+            if result["returncode"] != 0:
+                print(result["output_tail"], file=sys.stderr)
+            analysed = n_tracks * 20 * 3.0 if max_segments else audio_s  # 20 spread 3-s segments per track
+            result.update(jobs=jobs, max_segments=max_segments, audio_s=audio_s,
+                          library_x_realtime=audio_s / result["wall_s"],
+                          analysed_x_realtime=min(analysed, audio_s) / result["wall_s"])
+            report["scans"].append(result)
+            print(f"  scan --jobs {jobs} --max-segments {max_segments}: {result['wall_s']:.1f} s, "
+                  f"{result['library_x_realtime']:.0f}x realtime, peak RSS {result['peak_tree_rss_mb']:.0f} MB", flush=True)
+
+
+def _naive_and_fast(track, extractor, analysis, audio, segments, reference_features) -> dict:
+    started = time.perf_counter()
+    y = audio.load(track["path"])
+    naive = np.stack([reference_features(s) for s in segments.split(y)])
+    naive_s = time.perf_counter() - started
+    started = time.perf_counter()
+    fast = analysis.file_features(track["path"], [extractor], max_segments=None).features[extractor.name]
+    fast_s = time.perf_counter() - started
+    assert fast.shape == naive.shape, (fast.shape, naive.shape)
+    scale = np.maximum(np.abs(naive), 1e-9)
+    print(f"  naive {track['format']}: {naive_s:.1f} s vs extract {fast_s:.1f} s ({naive_s / fast_s:.1f}x)", flush=True)
+    return {"path": track["path"], "format": track["format"], "audio_s": track["seconds"], "segments": len(naive),
+            "naive_s": naive_s, "fast_s": fast_s, "max_rel_diff": float(np.max(np.abs(fast - naive) / scale))}
+
+
+def naive_vs_fast(tracks: list[dict], n: int, report: dict) -> None:
+    """Per file, decode included: reference_features per segment vs the plugin's extract."""
+    from genre_tagger import analysis, audio, segments
+    from genre_tagger_plugins.gtzan57 import Gtzan57, reference_features
+
+    extractor = Gtzan57()
+    extractor.extract(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32))  # compile / load numba kernels
+    rows = []
+    try:  # both sides on one core, BLAS included (extract limits BLAS itself; the reference does not)
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        from contextlib import nullcontext as threadpool_limits
+    with threadpool_limits(1):
+        for track in tracks[:n]:
+            rows.append(_naive_and_fast(track, extractor, analysis, audio, segments, reference_features))
+    audio_s = sum(r["audio_s"] for r in rows)
+    report["naive"] = {
+        "tracks": rows,
+        "naive_x_realtime": audio_s / sum(r["naive_s"] for r in rows),
+        "fast_in_process_x_realtime": audio_s / sum(r["fast_s"] for r in rows),
+        "speedup_in_process": sum(r["naive_s"] for r in rows) / sum(r["fast_s"] for r in rows),
+        "max_rel_diff_fast_vs_naive": max(r["max_rel_diff"] for r in rows),
+    }
+
+
+def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: dict) -> None:
+    """Scan once with a cache, give ``n_links`` hard links the cached results, time a cached scan."""
+    from genre_tagger import bundle as bundle_module
+    from genre_tagger import cache as cache_module
+    from genre_tagger import tags
+    from genre_tagger.library import walk
+    from genre_tagger.plugins import registry
+    from genre_tagger.scan import ScanOptions, Scanner
+
+    cache_path = tmp / "cache.sqlite"
+    first = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--cache", str(cache_path),
+                          "-q", "--jobs", "2"])
+    originals = sorted(p for p in library.iterdir() if p.is_file())
+    links = tmp / "links"
+    links.mkdir()
+    name = report["model"]["name"]
+    model = bundle_module.load(Path(models) / name, registry())
+    model_key = f"{model.name}@{model.checksum}"
+    settings = ScanOptions().cache_settings()
+    with cache_module.Cache(cache_path) as cache:
+        for i in range(n_links):
+            source = originals[i % len(originals)]
+            target = links / f"{i:05d}_{source.name}"
+            os.link(source, target)
+            result = cache.get_result(cache_module.file_key(source), model_key, settings)
+            if result is None:
+                sys.exit(f"{source}: not in the cache after the first scan")
+            key = cache_module.file_key(target)
+            cache.put_result(key, model_key, settings, dict(result, stamp=list(key[1:])))
+    files = list(walk([links], lambda error: None))
+    with cache_module.Cache(cache_path) as cache:
+        Scanner(model, ScanOptions(), cache).scan(files[:20])  # warm: imports, SQLite pages
+        started = time.perf_counter()
+        summary = Scanner(model, ScanOptions(), cache).scan(files)
+        in_process = time.perf_counter() - started
+        assert summary.from_cache == len(files), (summary.from_cache, len(files))
+        # where the time goes, per track
+        started = time.perf_counter()
+        keys = [cache_module.file_key(p) for p in files]
+        key_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for key in keys:
+            cache.get_result(key, model_key, settings)
+        lookup_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for path in files:
+        tags.read_genres(path)
+    read_tags_s = time.perf_counter() - started
+    command = run_measured([*cli(), "scan", str(links), "--models-dir", str(models), "--cache", str(cache_path), "-q"])
+    report["cached"] = {
+        "first_scan_with_cache_wall_s": first["wall_s"],
+        "tracks": len(files),
+        "in_process_s": in_process,
+        "in_process_tracks_per_s": len(files) / in_process,
+        "command_wall_s": command["wall_s"],
+        "command_scanner_s": command["scanner_s"],
+        "command_tracks_per_s": len(files) / command["wall_s"],
+        "command_scanner_tracks_per_s": len(files) / command["scanner_s"] if command["scanner_s"] else None,
+        "breakdown_us_per_track": {
+            "file_key_stat": 1e6 * key_s / len(files),
+            "sqlite_get_result": 1e6 * lookup_s / len(files),
+            "tags_read_genres (dry-run tag planning)": 1e6 * read_tags_s / len(files),
+            "total_scan": 1e6 * in_process / len(files),
+        },
+    }
+    print(f"  cached scan: {len(files) / in_process:.0f} tracks/s in process, "
+          f"{len(files) / command['wall_s']:.0f} tracks/s as a command", flush=True)
+
+
+def long_run(tmp: Path, genres, minutes: float, models: Path, report: dict) -> None:
+    path = tmp / "long" / "long.mp3"
+    path.parent.mkdir()
+    started = time.perf_counter()
+    seconds = long_file(path, genres, minutes)
+    encode_s = time.perf_counter() - started
+    result = run_measured([*cli(), "scan", str(path.parent), "--models-dir", str(models), "--no-cache", "-q",
+                           "--jobs", "1", "--max-segments", "0"])
+    result.update(audio_s=seconds, bytes=path.stat().st_size, encode_s=encode_s,
+                  library_x_realtime=seconds / result["wall_s"])
+    report["long_file"] = result
+    print(f"  {minutes:.0f}-minute file: {result['wall_s']:.1f} s, peak RSS {result['peak_tree_rss_mb']:.0f} MB", flush=True)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def table(report: dict) -> str:
+    lines = ["| measurement | wall s | x realtime (library) | x realtime (analysed) | peak RSS MB (tree / largest process) |",
+             "|---|---:|---:|---:|---:|"]
+    for s in report.get("scans", []):
+        label = f"scan --no-cache --jobs {s['jobs']} --max-segments {s['max_segments']}"
+        lines.append(f"| {label} | {s['wall_s']:.1f} | {s['library_x_realtime']:.0f} | {s['analysed_x_realtime']:.0f} | "
+                     f"{s['peak_tree_rss_mb']:.0f} / {s['peak_process_rss_mb'] or 0:.0f} |")
+    naive = report.get("naive")
+    if naive:
+        seconds = sum(r["naive_s"] for r in naive["tracks"])
+        fast = sum(r["fast_s"] for r in naive["tracks"])
+        n = len(naive["tracks"])
+        lines.append(f"| naive reference_features, {n} tracks, decode incl. | {seconds:.1f} | {naive['naive_x_realtime']:.1f} | "
+                     f"{naive['naive_x_realtime']:.1f} | |")
+        lines.append(f"| gtzan57 extract, same {n} tracks, same process | {fast:.1f} | {naive['fast_in_process_x_realtime']:.0f} | "
+                     f"{naive['fast_in_process_x_realtime']:.0f} | |")
+    long = report.get("long_file")
+    if long:
+        lines.append(f"| {long['audio_s'] / 60:.0f}-minute mp3, scan --jobs 1 --max-segments 0 | {long['wall_s']:.1f} | "
+                     f"{long['library_x_realtime']:.0f} | {long['library_x_realtime']:.0f} | "
+                     f"{long['peak_tree_rss_mb']:.0f} / {long['peak_process_rss_mb'] or 0:.0f} |")
+    out = ["\n".join(lines), ""]
+    if naive:
+        all_seg = {s["jobs"]: s for s in report.get("scans", []) if s["max_segments"] == 0}
+        out.append(f"- speed-up of extract over the naive reference, same files, same process: "
+                   f"**{naive['speedup_in_process']:.1f}x** (largest relative difference of a feature: "
+                   f"{naive['max_rel_diff_fast_vs_naive']:.1e})")
+        for jobs, s in sorted(all_seg.items()):
+            out.append(f"- `scan --jobs {jobs} --max-segments 0` (end to end, as a command, start-up included) vs naive: "
+                       f"**{s['library_x_realtime'] / naive['naive_x_realtime']:.1f}x**")
+    cached = report.get("cached")
+    if cached:
+        b = cached["breakdown_us_per_track"]
+        out.append(f"- cached re-scan of {cached['tracks']} tracks: **{cached['in_process_tracks_per_s']:.0f} tracks/s** "
+                   f"(Scanner.scan in process), {cached['command_tracks_per_s']:.0f} tracks/s as a command "
+                   f"({cached['command_wall_s']:.1f} s incl. start-up). Per track: stat {b['file_key_stat']:.0f} µs, "
+                   f"SQLite lookup {b['sqlite_get_result']:.0f} µs, reading the file's tags "
+                   f"{b['tags_read_genres (dry-run tag planning)']:.0f} µs, whole scan {b['total_scan']:.0f} µs")
+    if long:
+        four = {s["jobs"]: s for s in report.get("scans", []) if s["max_segments"] == 0}.get(1)
+        out.append(f"- memory with a {long['audio_s'] / 60:.0f}-minute file: {long['peak_tree_rss_mb']:.0f} MB peak "
+                   + (f"vs {four['peak_tree_rss_mb']:.0f} MB for 4-minute tracks (same settings)" if four else ""))
+    m = report["machine"]
+    out.append(f"- machine: {m.get('cpu')}, {m.get('cpus')} CPUs, {m.get('memory_gb')} GB, {m.get('platform')}; "
+               f"load average at start {m['load_average_start'][0]:.1f}, at end {m.get('load_average_end', [0])[0]:.1f}")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "gtzan")
+    parser.add_argument("--tracks", type=int, default=12, help="tracks in the library (default 12)")
+    parser.add_argument("--track-minutes", type=float, default=4.0)
+    parser.add_argument("--naive-tracks", type=int, default=2, help="tracks timed with the naive reference (default 2)")
+    parser.add_argument("--long-minutes", type=float, default=120.0, help="length of the long file; 0 skips it")
+    parser.add_argument("--cached-tracks", type=int, default=2000, help="hard links scanned from the cache; 0 skips")
+    parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values to time (default 1,2)")
+    parser.add_argument("--train-clips", type=int, default=6, help="clips per genre when a model must be trained")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_scan.json")
+    parser.add_argument("--keep", type=Path, default=None, help="build in this folder and keep it")
+    args = parser.parse_args()
+    jobs_list = [int(j) for j in args.jobs.split(",") if j]
+
+    report: dict = {"machine": machine(), "settings": {k: str(v) for k, v in vars(args).items()}}
+    started = time.perf_counter()
+    tmp = args.keep or Path(tempfile.mkdtemp(prefix="bench_scan_"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        genres = clips_by_genre(args.data)
+        print(f"building {args.tracks} tracks of {args.track_minutes:g} min in {tmp} ...", flush=True)
+        t = time.perf_counter()
+        tracks = build_library(tmp / "library", genres, args.tracks, args.track_minutes)
+        audio_s = sum(t_["seconds"] for t_ in tracks)
+        report["library"] = {"tracks": tracks, "audio_s": audio_s, "build_s": time.perf_counter() - t}
+        models = models_dir(tmp, genres, args.train_clips, max(jobs_list), report)
+        print(f"model: {report['model']['source']}", flush=True)
+        scan_runs(tmp / "library", models, audio_s, len(tracks), jobs_list, report)
+        if args.naive_tracks:
+            naive_vs_fast(tracks, args.naive_tracks, report)
+        if args.cached_tracks:
+            cached_runs(tmp, tmp / "library", models, args.cached_tracks, report)
+        if args.long_minutes:
+            long_run(tmp, genres, args.long_minutes, models, report)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report["machine"]["load_average_end"] = os.getloadavg()
+    report["total_wall_s"] = time.perf_counter() - started
+    text = table(report)
+    print()
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    md = args.out.with_suffix(".md")
+    md.write_text(f"# bench_scan\n\n`{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`, "
+                  f"{report['total_wall_s'] / 60:.1f} min in all\n\n{text}\n")
+    print(f"\nwrote {args.out} and {md}")
+
+
+if __name__ == "__main__":
+    main()
