@@ -22,7 +22,8 @@ from genre_tagger.cache import Cache, default_path
 from genre_tagger.dataset import find_clips, read_split_dir
 from genre_tagger.plugins import PluginError, registry
 
-console = Console(stderr=True)
+# soft_wrap: a one-line error stays one line in logs, whatever the terminal width
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -46,6 +47,10 @@ def cache_options(function):
 @click.version_option(__version__, prog_name="genre-tagger")
 def main() -> None:
     """Listen to a music library and tag every track with its genre."""
+    # A file name that is not valid UTF-8 is shown with backslash escapes, not a crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 @main.command("plugins")

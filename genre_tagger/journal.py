@@ -81,7 +81,7 @@ class Journal:
             "old": list(old),
             "new": list(new),
         }
-        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._file.write(json.dumps(entry, ensure_ascii=True) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 

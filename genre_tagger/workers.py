@@ -46,8 +46,10 @@ def analyse(path: Path, extractor_names: tuple[str, ...], max_segments: int | No
 
 def _quiet_worker() -> None:
     # One BLAS/OpenMP thread per worker: N workers use N cores, not N x N threads.
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[variable] = "1"
+    # numpy is already imported here, so its thread pools are limited at run time.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     registry()
 
 
