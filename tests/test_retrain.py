@@ -1,0 +1,107 @@
+"""`retrain` on real GTZAN clips, and the models shipped in pretrained/."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from genre_tagger import bundle
+from genre_tagger.cli import main
+from genre_tagger.dataset import find_clips, read_split_dir
+from genre_tagger.plugins import registry
+
+GENRES = ("classical", "metal", "rock")
+
+
+@pytest.fixture(scope="module")
+def small_gtzan(gtzan_dir, tmp_path_factory):
+    """6 clips of 3 genres, linked (not copied) from ../shared/data/gtzan, plus a corrupt clip."""
+    root = tmp_path_factory.mktemp("gtzan") / "genres_original"
+    splits = read_split_dir(gtzan_dir / "splits")
+    listed = splits["train"] | splits["valid"] | splits["test"]
+    for genre in GENRES:
+        (root / genre).mkdir(parents=True)
+        clips = [p for p in sorted((gtzan_dir / "genres" / genre).glob("*.ogg")) if p.stem in listed][:6]
+        for clip in clips:
+            os.symlink(clip, root / genre / clip.name)
+    (root / "rock" / "rock.99999.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt corrupt")
+    return root
+
+
+def test_retrain_reports_three_scorings_and_saves_pickle_free_bundles(small_gtzan, gtzan_dir, tmp_path, monkeypatch):
+    out = tmp_path / "models"
+    cache = tmp_path / "cache.sqlite"
+    args = ["retrain", "--data", str(small_gtzan.parent), "--out", str(out), "--split-dir", str(gtzan_dir / "splits"),
+            "--models", "knn,lightgbm", "--cache", str(cache)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "rock.99999.wav" in result.output  # the corrupt clip is reported and skipped
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name in ("knn", "lightgbm", "ensemble"):
+        scores = metrics[name]["metrics"]
+        cv = scores["grouped_cv"]
+        assert cv["n_tracks"] == 18 and 0 <= cv["track_balanced_accuracy"] <= 1
+        assert set(cv["track_recall"]) == set(GENRES)
+        assert "track_balanced_accuracy_std" in cv
+        assert scores["artist_split"]["n_tracks"] > 0
+    assert metrics["knn"]["metrics"]["leaky_random_split"]["leaky"] is True
+    assert metrics["knn"]["training"]["clips_per_genre"] == {g: 6 for g in GENRES}
+    assert any("rock.99999.wav" in failure for failure in metrics["failures"])
+    card = (out / "README.md").read_text()
+    assert "Grouped CV" in card and "genre-tagger retrain" in card and "leaky" in card.lower()
+    for name in ("knn", "lightgbm"):
+        assert not list((out / name).glob("*.pkl"))
+        assert bundle.load(out / name, registry()).classes.tolist() == list(GENRES)
+
+    # a second retrain decodes nothing but the clip that failed: the rest comes from the cache
+    import genre_tagger.training as training
+
+    decoded = []
+
+    def recording(paths, *args, **kwargs):
+        paths = list(paths)
+        decoded.extend(paths)
+        return real_analyse_many(paths, *args, **kwargs)
+
+    real_analyse_many = training.analyse_many
+    monkeypatch.setattr(training, "analyse_many", recording)
+    again = CliRunner().invoke(main, args[:-4] + ["--models", "knn", "--cache", str(cache)])
+    assert again.exit_code == 0, again.output
+    assert [p.name for p in decoded] == ["rock.99999.wav"]
+
+
+def test_scan_with_models_retrained_from_real_clips(small_gtzan, gtzan_dir, tmp_path):
+    out = tmp_path / "models"
+    runner = CliRunner()
+    assert runner.invoke(main, ["retrain", "--data", str(small_gtzan), "--out", str(out), "--models", "knn",
+                                "--cache", str(tmp_path / "c.sqlite")]).exit_code == 0
+    report = tmp_path / "r.csv"
+    clip = next((gtzan_dir / "genres" / "classical").glob("*.ogg"))
+    result = runner.invoke(main, ["scan", str(clip), "--models-dir", str(out), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "classical" in report.read_text()
+
+
+def test_shipped_models_load_and_match_the_installed_features():
+    models_dir = bundle.default_models_dir()
+    names = bundle.available(models_dir)
+    assert {"knn", "lightgbm", "hog-logreg", "ensemble"} <= set(names), f"pretrained/ holds only {names}"
+    plugins = registry()
+    for name in names:
+        loaded = bundle.load(models_dir / name, plugins)  # refuses stale feature versions
+        assert len(loaded.classes) == 10
+        assert loaded.metrics["grouped_cv"]["n_tracks"] >= 500
+        for extractor in loaded.extractors:
+            rows = np.zeros((2, len(plugins.feature_extractor(extractor).feature_names)))
+            proba = loaded.predict_proba({e: rows for e in loaded.extractors})
+            assert proba.shape == (2, 10) and np.allclose(proba.sum(axis=1), 1)
+    size = sum(p.stat().st_size for p in (models_dir / "hog-logreg").iterdir())
+    assert size <= 20 * 2**20
+    assert bundle.best_model(models_dir) in names
+    card = (models_dir / "README.md").read_text()
+    for name in ("knn", "lightgbm", "hog-logreg", "ensemble"):
+        assert f"| {name}" in card or f" {name} |" in card
