@@ -28,6 +28,17 @@ HEADLINE = [
 ]
 
 
+def rounded(value):
+    """``value`` with every float rounded to 3 decimals, for a readable card."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v) for v in value]
+    return value
+
+
 def score_cell(metrics: dict, protocol: str, key: str) -> str:
     value = metrics.get(protocol, {}).get(key)
     if value is None:
@@ -72,6 +83,11 @@ def render(reports: list[ModelReport], command: str, data_description: str) -> s
         "vs test, only clips present. *Leaky split*: the original study's random 80/20 split of",
         "segments, which puts parts of one song on both sides; shown only to compare with its",
         "figures (KNN 0.90, LightGBM 0.91) and not a measure of how the models do on new music.",
+        "",
+        "Every choice a model makes (KNN's k, hog-logreg's C, the ensemble's weights) is made",
+        "inside the training folds. The hog-mel settings (mel bands, cell size, orientations)",
+        "were chosen once by grouped CV on these same clips (`benchmarks/select_hog.py`), so",
+        "hog-logreg's and the ensemble's scores are slightly optimistic.",
         "",
         "| score | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),

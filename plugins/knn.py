@@ -20,6 +20,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from genre_tagger.hookspecs import ModelState, hookimpl
+from genre_tagger.scaling import scaler_arrays, scaler_from_arrays
 
 
 class BalancedKNN:
@@ -108,8 +109,7 @@ class BalancedKNN:
             params={"n_neighbors": int(self.n_neighbors_), "weights": self.weights_, "cv_scores": self.scores_},
             arrays={
                 "classes": self.classes_.astype(str),
-                "scaler_mean": self.scaler_.mean_,
-                "scaler_scale": self.scaler_.scale_,
+                **scaler_arrays(self.scaler_),
                 "X": self.X_.astype(np.float32),
                 "y": self.y_.astype(np.int16),
             },
@@ -123,10 +123,7 @@ class BalancedKNN:
         model.classes_ = state.arrays["classes"].astype(str)
         counts = np.bincount(state.arrays["y"], minlength=len(model.classes_))
         model.class_weight_ = counts.sum() / (len(counts) * np.maximum(counts, 1))
-        model.scaler_ = StandardScaler()
-        model.scaler_.mean_, model.scaler_.scale_ = state.arrays["scaler_mean"], state.arrays["scaler_scale"]
-        model.scaler_.var_ = model.scaler_.scale_**2
-        model.scaler_.n_features_in_ = len(model.scaler_.mean_)
+        model.scaler_ = scaler_from_arrays(state.arrays)
         model.X_, model.y_ = state.arrays["X"].astype(float), state.arrays["y"].astype(int)
         model.index_ = NearestNeighbors(n_neighbors=min(model.n_neighbors_, len(model.y_))).fit(model.X_)
         return model

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from genre_tagger.hookspecs import ModelState, hookimpl
+from genre_tagger.scaling import scaler_arrays, scaler_from_arrays
 
 
 class LightGBMGenreModel:
@@ -78,8 +79,7 @@ class LightGBMGenreModel:
             },
             arrays={
                 "classes": self.classes_.astype(str),
-                "scaler_mean": self.scaler_.mean_,
-                "scaler_scale": self.scaler_.scale_,
+                **scaler_arrays(self.scaler_),
             },
             texts={"booster": self.booster_.model_to_string()},
         )
@@ -89,10 +89,7 @@ class LightGBMGenreModel:
         params = {k: v for k, v in state.params.items() if k in ("num_leaves", "max_depth", "learning_rate", "n_estimators", "class_weight")}
         model = cls(**params)
         model.classes_ = state.arrays["classes"].astype(str)
-        model.scaler_ = StandardScaler()
-        model.scaler_.mean_, model.scaler_.scale_ = state.arrays["scaler_mean"], state.arrays["scaler_scale"]
-        model.scaler_.var_ = model.scaler_.scale_**2
-        model.scaler_.n_features_in_ = len(model.scaler_.mean_)
+        model.scaler_ = scaler_from_arrays(state.arrays)
         model.booster_ = lightgbm.Booster(model_str=state.texts["booster"])
         return model
 
