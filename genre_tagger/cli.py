@@ -143,7 +143,7 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
         bundle.save(trained_bundle, out_dir / model_class.name)
         trained_models[model_class.name] = trained
         reports.append(modelcard.ModelReport(
-            model_class.name, f"on `{dataset.feature_extractor}` v{dataset.feature_version}: {trained.model.save().params}",
+            model_class.name, f"on `{dataset.feature_extractor}` v{dataset.feature_version}: {modelcard.rounded(trained.model.save().params)}",
             trained.metrics, summary,
         ))
         console.print(f"  saved {out_dir / model_class.name} ({trained.seconds:.0f} s)")
@@ -238,12 +238,16 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
               help="Analyse at most N 3-second segments spread evenly over each track (0: all). "
                    "20 segments (60 s) cover intro, body and outro of a typical track at a quarter of the cost.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@click.option("--cluster", "cluster", metavar="ADDRESS", default=None,
+              help="Analyse on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786), or 'local' for a "
+                   "local Dask cluster of --jobs processes; prediction, cache, report and tags stay here. "
+                   "Needs pip install 'genre-tagger[dask]'.")
 @click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where --write records every change for 'genre-tagger undo' (default: a new file in ~/.local/share/genre-tagger/journals).")
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary, not every change.")
 @cache_options
 def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_join, genre_names, min_confidence,
-         max_segments, jobs, journal_path, quiet, cache_path, no_cache) -> None:
+         max_segments, jobs, cluster, journal_path, quiet, cache_path, no_cache) -> None:
     """Predict the genre of every track under PATHS and (with --write) tag it."""
     from genre_tagger import journal as journal_module
     from genre_tagger.library import walk
@@ -253,6 +257,7 @@ def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_
     options = ScanOptions(
         max_segments=max_segments or None, min_confidence=min_confidence, write=write, policy=policy,
         id3_version=3 if id3v23 else 4, id3_join=id3_join, genre_names=_parse_genre_names(genre_names), jobs=jobs,
+        cluster=cluster,
     )
     model = _load_bundle(model_name, models_dir)
     walk_errors: list[str] = []

@@ -47,6 +47,7 @@ class ScanOptions:
     id3_join: str = "; "
     genre_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENRE_NAMES))
     jobs: int = 1
+    cluster: str | None = None  # a Dask scheduler address, or "local": analyse there (see genre_tagger.cluster)
 
     def cache_settings(self) -> str:
         return selection_name(self.max_segments)
@@ -164,7 +165,8 @@ class Scanner:
                 except Exception as error:  # a bug or an odd file must not end the whole scan
                     result = self._failed(path, f"{path}: unexpected {type(error).__name__}: {error}")
                 results.append(self._report(result, cached=True))
-        for analysed in analyse_many(to_analyse, self.bundle.extractors, self.options.max_segments, self.options.jobs):
+        for analysed in analyse_many(to_analyse, self.bundle.extractors, self.options.max_segments, self.options.jobs,
+                                     cluster=self.options.cluster):
             results.append(self._report(self._from_analysis(analysed, settings, keys.get(analysed.path)), cached=False))
         results.sort(key=lambda r: r.path)
         return ScanSummary(results, list(walk_errors or []), time.perf_counter() - started, from_cache)

@@ -54,9 +54,14 @@ def _quiet_worker() -> None:
 
 
 def analyse_many(
-    paths: Iterable[Path], extractor_names: Sequence[str], max_segments: int | None = None, jobs: int = 1
+    paths: Iterable[Path], extractor_names: Sequence[str], max_segments: int | None = None, jobs: int = 1,
+    cluster: str | None = None,
 ) -> Iterator[Analysed]:
     """Analyse ``paths``, yielding results as they complete (not in input order).
+
+    With ``cluster`` (a Dask scheduler address, or ``"local"`` for a local Dask cluster
+    of ``jobs`` processes) the files are analysed there instead: see
+    :func:`genre_tagger.cluster.analyse_on_cluster`.
 
     ``jobs`` worker processes are started once and reused for every file; at most
     ``2 * jobs`` files are in flight, so memory stays bounded for any number of files.
@@ -68,6 +73,11 @@ def analyse_many(
     say) is :class:`~concurrent.futures.process.BrokenProcessPool` raised.
     """
     extractor_names = tuple(extractor_names)
+    if cluster:
+        from genre_tagger.cluster import analyse_on_cluster
+
+        yield from analyse_on_cluster(paths, extractor_names, max_segments, cluster, jobs)
+        return
     if jobs <= 1:
         for path in paths:
             yield analyse(path, extractor_names, max_segments)
