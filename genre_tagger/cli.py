@@ -162,9 +162,13 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
     metrics = {r.name: {"metrics": r.metrics, "training": r.training} for r in reports}
     metrics["failures"] = failures
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    command = shlex.join(["genre-tagger", *sys.argv[1:]])
+    command = ["genre-tagger", "retrain", "--data", str(data_dir), "--out", str(out_dir)]
+    command += ["--split-dir", str(split_dir)] if split_dir else []
+    command += ["--models", model_names] if model_names else []
+    command += [] if ensemble else ["--no-ensemble"]
+    command += ["--jobs", str(jobs)] if jobs != 1 else []
     description = f"`{data_dir}`: {len(clips)} clips found, genres: {', '.join(genres)}."
-    (out_dir / "README.md").write_text(modelcard.render(reports, command, description))
+    (out_dir / "README.md").write_text(modelcard.render(reports, shlex.join(command), description))
     Console().print(_scores_table(reports))
     console.print(f"Wrote {out_dir / 'metrics.json'} and the model card {out_dir / 'README.md'}")
     if failures:
