@@ -246,12 +246,16 @@ def cli() -> list[str]:
 # ------------------------------------------------------------------------------ steps
 
 
+# The model every timed scan uses (set from --model in main()).
+MODEL = ["knn"]
+
+
 def models_dir(tmp: Path, genres: dict[str, list[Path]], clips_per_genre: int, jobs: int, report: dict) -> Path:
     from genre_tagger import bundle
 
     shipped = bundle.default_models_dir()
-    if bundle.available(shipped):
-        report["model"] = {"source": "pretrained", "dir": str(shipped), "name": bundle.best_model(shipped)}
+    if MODEL[0] in bundle.available(shipped):
+        report["model"] = {"source": f"pretrained/{MODEL[0]}", "dir": str(shipped), "name": MODEL[0]}
         return shipped
     train = tmp / "train"
     for genre, clips in genres.items():
@@ -263,8 +267,9 @@ def models_dir(tmp: Path, genres: dict[str, list[Path]], clips_per_genre: int, j
                            "--jobs", str(jobs), "--no-cache"])
     if result["returncode"] != 0:
         sys.exit("training a model failed:\n" + result["output_tail"])
-    report["model"] = {"source": f"trained here: knn on {clips_per_genre} clips per genre (pretrained/ is empty)",
+    report["model"] = {"source": f"trained here: knn on {clips_per_genre} clips per genre ({shipped} has no {MODEL[0]})",
                        "dir": str(out), "name": "knn", "train_wall_s": result["wall_s"]}
+    MODEL[0] = "knn"
     return out
 
 
@@ -272,7 +277,7 @@ def scan_runs(library: Path, models: Path, audio_s: float, n_tracks: int, jobs_l
     report["scans"] = []
     for max_segments in (20, 0):
         for jobs in jobs_list:
-            result = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--no-cache", "-q",
+            result = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--model", MODEL[0], "--no-cache", "-q",
                                    "--jobs", str(jobs), "--max-segments", str(max_segments)])
             if result["returncode"] != 0:
                 print(result["output_tail"], file=sys.stderr)
@@ -335,7 +340,7 @@ def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: di
     from genre_tagger.scan import ScanOptions, Scanner
 
     cache_path = tmp / "cache.sqlite"
-    first = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--cache", str(cache_path),
+    first = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--model", MODEL[0], "--cache", str(cache_path),
                           "-q", "--jobs", "2"])
     originals = sorted(p for p in library.iterdir() if p.is_file())
     links = tmp / "links"
@@ -373,7 +378,7 @@ def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: di
     for path in files:
         tags.read_genres(path)
     read_tags_s = time.perf_counter() - started
-    command = run_measured([*cli(), "scan", str(links), "--models-dir", str(models), "--cache", str(cache_path), "-q"])
+    command = run_measured([*cli(), "scan", str(links), "--models-dir", str(models), "--model", MODEL[0], "--cache", str(cache_path), "-q"])
     report["cached"] = {
         "first_scan_with_cache_wall_s": first["wall_s"],
         "tracks": len(files),
@@ -400,7 +405,7 @@ def long_run(tmp: Path, genres, minutes: float, models: Path, report: dict) -> N
     started = time.perf_counter()
     seconds = long_file(path, genres, minutes)
     encode_s = time.perf_counter() - started
-    result = run_measured([*cli(), "scan", str(path.parent), "--models-dir", str(models), "--no-cache", "-q",
+    result = run_measured([*cli(), "scan", str(path.parent), "--models-dir", str(models), "--model", MODEL[0], "--no-cache", "-q",
                            "--jobs", "1", "--max-segments", "0"])
     result.update(audio_s=seconds, bytes=path.stat().st_size, encode_s=encode_s,
                   library_x_realtime=seconds / result["wall_s"])
@@ -469,10 +474,14 @@ def main() -> None:
     parser.add_argument("--cached-tracks", type=int, default=2000, help="hard links scanned from the cache; 0 skips")
     parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values to time (default 1,2)")
     parser.add_argument("--train-clips", type=int, default=6, help="clips per genre when a model must be trained")
+    parser.add_argument("--model", default="lightgbm",
+                        help="model the scans use (default lightgbm: like the naive reference it reads only the "
+                             "gtzan57 features; 'ensemble', the default of scan, also computes hog-mel)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_scan.json")
     parser.add_argument("--keep", type=Path, default=None, help="build in this folder and keep it")
     args = parser.parse_args()
     jobs_list = [int(j) for j in args.jobs.split(",") if j]
+    MODEL[0] = args.model
 
     report: dict = {"machine": machine(), "settings": {k: str(v) for k, v in vars(args).items()}}
     started = time.perf_counter()
