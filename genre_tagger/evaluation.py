@@ -7,9 +7,9 @@ Map of this module::
                         ├─ split_missing()      files that do not exist: listed, not fatal
                         └─ per model: evaluate_model() ──► ModelEvaluation
                              ├─ labels outside the model's classes: listed, not scored
-                             ├─ predict_tracks()    scan's cached result, else cached features,
-                             │                      else analysis; then scan.predict, cached
-                             │                      exactly as `scan` caches it
+                             ├─ predict_tracks()    predicting.predict_files: scan's cached
+                             │                      result, else cached features, else
+                             │                      analysis; cached exactly as `scan` does
                              ├─ score()             accuracy, balanced accuracy (+ bootstrap
                              │                      95 % interval), macro-F1, per class,
                              │                      confusion matrix
@@ -22,8 +22,8 @@ path, size, mtime), model key (``name@checksum``) and settings (``spread20`` for
 default 20 segments), so evaluating a scanned collection analyses nothing, and a scan
 after an evaluation is served from the cache too. Features are cached as well (per
 extractor, as ``retrain`` caches them), so ``--model all`` decodes each file once per
-feature extractor. Ensembles (bundles with ``members``) get the features of every
-extractor their members read. Silent, undecodable and missing files are listed and
+feature extractor. Ensembles get the features of every extractor their members read.
+Silent, undecodable and missing files are listed and
 left out of the scores, as are labels the model has no class for.
 
 Scores follow the conventions of the model cards (:mod:`genre_tagger.metrics`):
@@ -43,8 +43,8 @@ from genre_tagger import cache as cache_module
 from genre_tagger.analysis import SILENT_NOTE, selection_name
 from genre_tagger.bundle import Bundle
 from genre_tagger.labels import LabelledTrack, Labels
-from genre_tagger.scan import DEFAULT_MAX_SEGMENTS, predict
-from genre_tagger.workers import analyse_many
+from genre_tagger.predicting import predict_files
+from genre_tagger.scan import DEFAULT_MAX_SEGMENTS
 
 #: Resamples of the bootstrap interval of balanced accuracy, and its seed.
 N_BOOTSTRAP = 1000
@@ -209,25 +209,6 @@ def split_missing(tracks: Sequence[LabelledTrack]) -> tuple[list[LabelledTrack],
 # ---------------------------------------------------------------- predictions
 
 
-def extractors_of(bundle: Bundle) -> list[tuple[str, str]]:
-    """``[(name, version)]`` of the feature extractors a bundle reads (an ensemble's
-    members may read several; every one sees the same segments of a track)."""
-    members = getattr(bundle, "members", None) or [bundle]
-    return sorted({(m.feature_extractor, m.feature_version) for m in members})
-
-
-@dataclass
-class _Pending:
-    """A track whose prediction is not in the cache: its features per extractor so far."""
-
-    track: LabelledTrack
-    key: tuple[str, int, int]  # the file's cache key before analysis
-    features: dict[str, np.ndarray] = field(default_factory=dict)
-    duration_s: float | None = None
-    silent: bool = False
-    error: str | None = None
-
-
 def predict_tracks(
     bundle: Bundle,
     tracks: Sequence[LabelledTrack],
@@ -238,93 +219,38 @@ def predict_tracks(
     """Predictions of ``bundle`` for ``tracks`` (files that exist):
     ``(outcomes sorted by path, failures, number of files decoded)``.
 
-    Three sources, cheapest first:
-
-    1. the result cached by ``scan`` or an earlier evaluation, used as it is (unless the
-       prior shift needs ``mean_proba`` and the entry predates it);
-    2. the features cached by an earlier evaluation with a model of the same feature
-       extractor (so ``--model all`` decodes each file once per extractor);
-    3. analysis (``options.jobs`` processes), whose features are then cached.
-
-    Predictions from 2 and 3 are cached exactly as ``scan`` caches them. Failures are
-    rows with a one-line ``error``; silent tracks are failures too (no genre to judge).
+    Predictions come from :func:`genre_tagger.predicting.predict_files`, with the same
+    cache as ``scan`` (a result cached by ``scan`` is used as it is, unless the prior
+    shift needs ``mean_proba`` and the entry predates it) and with features cached too,
+    so ``--model all`` decodes each file once per feature extractor. Failures are rows
+    with a one-line ``error``; silent tracks are failures too (no genre to judge).
     """
     on_file = on_file or (lambda path, error, cached: None)
-    model_key, settings = f"{bundle.name}@{bundle.checksum}", options.cache_settings()
+    by_path = {track.path: track for track in tracks}
     outcomes: list[TrackOutcome] = []
     failures: list[dict] = []
+    decoded = 0
 
-    def fail(track: LabelledTrack, error: str) -> None:
-        failures.append(_row(track, error=" ".join(error.split())))
-        on_file(str(track.path), failures[-1]["error"], False)
+    def stale(cached: dict) -> bool:
+        return options.adjust_priors and "mean_proba" not in cached and not cached.get("silent")
 
-    pending: dict[Path, _Pending] = {}
-    for track in tracks:
-        try:
-            key = cache_module.file_key(track.path)
-        except OSError as error:
-            fail(track, f"{track.path}: {error.strerror or error}")
-            continue
-        cached = cache.get_result(key, model_key, settings)
-        if cached is not None and cached.get("silent"):
-            fail(track, f"{track.path}: {SILENT_NOTE}")
-        elif cached is not None and (not options.adjust_priors or "mean_proba" in cached):
-            outcomes.append(_outcome(track, cached, cached=True))
-            on_file(str(track.path), None, True)
+    predictions = predict_files(
+        bundle, list(by_path), cache, max_segments=options.max_segments, jobs=options.jobs,
+        cache_features=True, refresh=stale,
+    )
+    for prediction in predictions:
+        track = by_path[prediction.path]
+        decoded += prediction.analysed
+        error = prediction.error or (f"{prediction.path}: {SILENT_NOTE}" if prediction.silent else None)
+        if error:
+            failures.append(_row(track, error=" ".join(error.split())))
+            on_file(str(track.path), failures[-1]["error"], False)
         else:
-            pending[track.path] = _Pending(track, key, duration_s=(cached or {}).get("duration_s"))
-
-    def finish(item: _Pending) -> None:
-        """Predict from the item's features and cache the result, or record its error."""
-        path = item.track.path
-        if item.error is None and item.silent:
-            item.error = f"{path}: {SILENT_NOTE}"
-        if item.error is None:
-            try:
-                if cache_module.file_key(path) != item.key:
-                    item.error = f"{path}: file changed while it was being analysed; evaluate again"
-            except OSError as error:
-                item.error = f"{path}: {error.strerror or error} (deleted or moved while it was analysed)"
-        if item.error is None:
-            try:
-                prediction = predict(bundle, item.features)
-            except Exception as error:
-                item.error = f"{path}: prediction failed: {error}"
-        if item.error is not None:
-            return fail(item.track, item.error)
-        if item.duration_s is not None:
-            prediction["duration_s"] = round(item.duration_s, 2)
-        prediction["stamp"] = list(item.key[1:])
-        cache.put_result(item.key, model_key, settings, prediction)
-        outcomes.append(_outcome(item.track, prediction, cached=False))
-        on_file(str(path), None, False)
-
-    extractors = extractors_of(bundle)
-    to_analyse: list[Path] = []
-    for path, item in pending.items():
-        for name, version in extractors:
-            rows = cache.get_features(item.key, f"{name}/{version}", settings)
-            if rows is not None:
-                item.features[name] = rows
-        if len(item.features) < len(extractors):
-            to_analyse.append(path)
-        else:
-            finish(item)
-    for analysed in analyse_many(to_analyse, [name for name, _ in extractors], options.max_segments, options.jobs):
-        item = pending[analysed.path]
-        if analysed.error is not None:
-            item.error = analysed.error
-        else:
-            item.features = analysed.features.features
-            item.duration_s = analysed.features.duration_s
-            item.silent = analysed.features.silent
-            if not item.silent:  # silence is only known from analysis: never cache its features
-                for name, version in extractors:
-                    cache.put_features(item.key, f"{name}/{version}", settings, item.features[name])
-        finish(item)
+            outcomes.append(_outcome(track, prediction.result, cached=prediction.cached))
+            on_file(str(track.path), None, prediction.cached)
     outcomes.sort(key=lambda outcome: outcome.path)
     failures.sort(key=lambda row: row["path"])
-    return outcomes, failures, len(to_analyse)
+    return outcomes, failures, decoded
 
 
 def _outcome(track: LabelledTrack, prediction: dict, cached: bool) -> TrackOutcome:

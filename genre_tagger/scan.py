@@ -11,25 +11,22 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-import numpy as np
 
 from genre_tagger import cache as cache_module
 from genre_tagger.analysis import SILENT_NOTE, selection_name
 from genre_tagger.bundle import Bundle
 from genre_tagger.ensemble import Ensemble
+from genre_tagger.predicting import UNKNOWN, FilePrediction, predict_files
 from genre_tagger.journal import Journal, tag_file
 from genre_tagger.library import StaleTemporaries
 from genre_tagger.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError
-from genre_tagger.voting import majority_vote
-from genre_tagger.workers import Analysed, analyse_many
 
 # 20 segments (60 s of audio) spread evenly over a track: a 4-minute track has 80, and
 # 20 evenly spaced ones cover intro, body and outro while scanning 4x less audio; a vote
 # over 20 segments is already stable (GTZAN clips have 10, which the scores are for).
 DEFAULT_MAX_SEGMENTS = 20
-UNKNOWN = "unknown"
 
 # Statuses in the report
 TAGGED, WOULD_TAG, KEPT, UNCERTAIN, FAILED = "tagged", "would tag", "kept", "uncertain", "failed"
@@ -89,20 +86,6 @@ class ScanSummary:
         return Counter(r.status for r in self.results)
 
 
-def predict(bundle: Bundle | Ensemble, features: dict[str, np.ndarray]) -> dict:
-    """The vote of one track's segment features, as cached: genre, confidence, top 3,
-    and the mean segment probability of every class (``mean_proba``, ``{class: p}``,
-    used by ``evaluate --adjust-priors``).
-
-    ``features`` is ``{extractor name: [n_segments, n_features]}`` for the extractors the
-    bundle reads (several for an ensemble)."""
-    proba = bundle.predict_proba(features)
-    vote = majority_vote(proba, bundle.classes)
-    mean_proba = {str(c): float(p) for c, p in zip(bundle.classes, np.asarray(proba, dtype=float).mean(axis=0))}
-    return {"genre": vote.genre, "confidence": vote.confidence, "top": vote.top, "segments": vote.n_segments,
-            "mean_proba": mean_proba}
-
-
 def format_top(top: list) -> str:
     return "; ".join(f"{genre}:{share:.2f}" for genre, share in top)
 
@@ -112,7 +95,7 @@ class Scanner:
 
     def __init__(
         self,
-        bundle: Bundle,
+        bundle: Bundle | Ensemble,
         options: ScanOptions,
         cache: cache_module.Cache,
         journal: Journal | None = None,
@@ -138,38 +121,34 @@ class Scanner:
         """
         started = time.perf_counter()
         results: list[TrackResult] = []
-        to_analyse: list[Path] = []
-        keys: dict[Path, tuple] = {}  # the stamp each analysed file had before analysis
         from_cache = 0
-        settings = self.options.cache_settings()
         clean_up = StaleTemporaries() if self.options.write else None
-        for path in files:
-            if clean_up is not None:
-                clean_up.remove(path)
-            try:
-                key = cache_module.file_key(path)
-            except OSError as error:
-                results.append(self._report(self._failed(path, f"{path}: {error.strerror or error}"), cached=False))
-                continue
-            cached = self.cache.get_result(key, self.model_key, settings)
-            if cached is None:
-                to_analyse.append(path)
-                keys[path] = key
-            elif cached.get("silent"):
-                from_cache += 1
-                results.append(self._report(self._silent(path, cached), cached=True))
-            else:
-                from_cache += 1
-                try:
-                    result = self._finish(path, key, cached)
-                except Exception as error:  # a bug or an odd file must not end the whole scan
-                    result = self._failed(path, f"{path}: unexpected {type(error).__name__}: {error}")
-                results.append(self._report(result, cached=True))
-        for analysed in analyse_many(to_analyse, self.bundle.extractors, self.options.max_segments, self.options.jobs,
-                                     cluster=self.options.cluster):
-            results.append(self._report(self._from_analysis(analysed, settings, keys.get(analysed.path)), cached=False))
+
+        def paths() -> Iterator[Path]:
+            for path in files:
+                if clean_up is not None:
+                    clean_up.remove(path)
+                yield path
+
+        predictions = predict_files(
+            self.bundle, paths(), self.cache,
+            max_segments=self.options.max_segments, jobs=self.options.jobs, cluster=self.options.cluster,
+        )
+        for prediction in predictions:
+            from_cache += prediction.cached
+            results.append(self._report(self._result(prediction), cached=prediction.cached))
         results.sort(key=lambda r: r.path)
         return ScanSummary(results, list(walk_errors or []), time.perf_counter() - started, from_cache)
+
+    def _result(self, prediction: FilePrediction) -> TrackResult:
+        if prediction.error:
+            return self._failed(prediction.path, prediction.error)
+        if prediction.silent:
+            return self._silent(prediction.path, prediction.result)
+        try:
+            return self._finish(prediction.path, prediction.key, prediction.result)
+        except Exception as error:  # a bug or an odd file must not end the whole scan
+            return self._failed(prediction.path, f"{prediction.path}: unexpected {type(error).__name__}: {error}")
 
     def _report(self, result: TrackResult, cached: bool) -> TrackResult:
         self.on_result(result, cached)
@@ -186,36 +165,6 @@ class Scanner:
             str(path), genre=UNKNOWN, segments=prediction.get("segments"), model=self.bundle.name,
             duration_s=prediction.get("duration_s"), status=UNCERTAIN, error=f"{path}: {SILENT_NOTE}",
         )
-
-    def _from_analysis(self, analysed: Analysed, settings: str, before: tuple | None = None) -> TrackResult:
-        """The result of an analysed file; ``before`` is its cache key taken before analysis."""
-        path = analysed.path
-        if analysed.error:
-            return self._failed(path, analysed.error)
-        try:
-            key = cache_module.file_key(path)
-        except OSError as error:  # deleted or replaced while we analysed it
-            return self._failed(path, f"{path}: {error.strerror or error} (deleted or moved while it was analysed)")
-        if before is not None and key != before:
-            # The features describe (some of) the old content: neither cache nor tag them.
-            return self._failed(path, f"{path}: file changed while it was being analysed; scan it again")
-        if analysed.features.silent:
-            prediction = {"genre": UNKNOWN, "confidence": 0.0, "top": [], "segments": len(analysed.features.segment_index),
-                          "silent": True}
-        else:
-            try:
-                prediction = predict(self.bundle, analysed.features.features)
-            except Exception as error:
-                return self._failed(path, f"{path}: prediction failed: {error}")
-        prediction["duration_s"] = round(analysed.features.duration_s, 2)
-        prediction["stamp"] = list(key[1:])
-        self.cache.put_result(key, self.model_key, settings, prediction)
-        if prediction.get("silent"):
-            return self._silent(path, prediction)
-        try:
-            return self._finish(path, key, prediction)
-        except Exception as error:  # a bug or an odd file must not end the whole scan
-            return self._failed(path, f"{path}: unexpected {type(error).__name__}: {error}")
 
     def _finish(self, path: Path, key: tuple, prediction: dict) -> TrackResult:
         """Apply the confidence threshold and the tag policy to a prediction."""

@@ -297,17 +297,18 @@ def test_non_utf8_name_is_tagged_and_undone(tmp_path, tiny_models):
 
 def test_file_changed_after_analysis_is_not_written(tmp_path, tiny_models, monkeypatch):
     """Changed between its analysis and the write: reported, and the change is kept."""
+    import genre_tagger.predicting as predicting_module
     import genre_tagger.scan as scan_module
 
     path = audiofactory.write(tmp_path / "a.flac", metal_like())
-    real_analyse_many = scan_module.analyse_many
+    real_analyse_many = predicting_module.analyse_many
 
     def analyse_then_edit(*args, **kwargs):
         for analysed in real_analyse_many(*args, **kwargs):
             write_genres(path, ["Jazz"])  # someone tags it while we were busy
             yield analysed
 
-    monkeypatch.setattr(scan_module, "analyse_many", analyse_then_edit)
+    monkeypatch.setattr(predicting_module, "analyse_many", analyse_then_edit)
     report, journal = tmp_path / "r.csv", tmp_path / "j.jsonl"
     result = run("scan", path, "--models-dir", tiny_models, "--model", "knn", "--write", "--journal", journal, "--report", report)
     assert result.exit_code == 1
@@ -317,7 +318,7 @@ def test_file_changed_after_analysis_is_not_written(tmp_path, tiny_models, monke
 
     # The same race on a result read from the cache: the stamp it was analysed with no
     # longer matches when the tag is about to be written.
-    monkeypatch.setattr(scan_module, "analyse_many", real_analyse_many)
+    monkeypatch.setattr(predicting_module, "analyse_many", real_analyse_many)
     assert run("scan", path, "--models-dir", tiny_models, "--model", "knn", "--report", report).exit_code == 0  # caches the result
     real_tag_file = scan_module.tag_file
 
