@@ -102,6 +102,10 @@ def _enable_wal(db: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
+class CacheError(Exception):
+    """The cache database cannot be opened (damaged, not a database, not writable)."""
+
+
 class Cache:
     """Features and results per file. ``Cache(None)`` is a cache that keeps nothing."""
 
@@ -109,11 +113,16 @@ class Cache:
         self.path = Path(path) if path else None
         self._db = None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            _enable_wal(self._db)
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                _enable_wal(self._db)
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(SCHEMA)
+            except (sqlite3.DatabaseError, OSError) as error:
+                raise CacheError(
+                    f"{self.path}: cannot use this cache database ({error}); delete it, or pass --no-cache"
+                ) from None
 
     def close(self) -> None:
         if self._db is not None:

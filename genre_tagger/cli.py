@@ -13,12 +13,13 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from genre_tagger import __version__, bundle, modelcard, training
 from genre_tagger import ensemble as ensemble_module
-from genre_tagger.cache import Cache, default_path
+from genre_tagger.cache import Cache, CacheError, default_path
 from genre_tagger.dataset import find_clips, read_split_dir
 from genre_tagger.plugins import PluginError, registry
 
@@ -32,7 +33,10 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _open_cache(path: str | None, enabled: bool) -> Cache:
-    return Cache((Path(path) if path else default_path()) if enabled else None)
+    try:
+        return Cache((Path(path) if path else default_path()) if enabled else None)
+    except CacheError as error:
+        _fail(escape(str(error)))
 
 
 def cache_options(function):
@@ -374,7 +378,6 @@ def undo(journal_path: Path, write: bool) -> None:
 def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, adjust_priors, alias_path, max_segments,
              jobs, cache_path, no_cache) -> None:
     """Score the models on your own labelled collection (classes may be imbalanced)."""
-    from rich.markup import escape
 
     from genre_tagger import evaluation, labels
 

@@ -25,26 +25,32 @@ def is_audio(path: Path) -> bool:
 
 
 def walk(paths: Iterable[str | Path], on_error: Callable[[str], None]) -> Iterator[Path]:
-    """Audio files under ``paths``, each folder's files sorted by name.
+    """Audio files under ``paths``, each folder's files sorted by name, each file once.
 
     Files named explicitly are yielded when they have an audio extension. In folders,
     hidden files and folders (name starting with ".") are skipped, symbolic links are
     followed, and a folder already visited (a symlink loop, or two links to one folder)
     is reported through ``on_error`` and not entered again, as is a folder that cannot
-    be read. Nothing here raises for one bad folder.
+    be read. A file reached twice (named and inside a named folder, or through a
+    symbolic link) is yielded the first time only. Nothing here raises for one bad folder.
     """
     visited: set[tuple[int, int]] = set()
+    seen: set[str] = set()
     for root in map(Path, paths):
         if root.is_file():
-            if is_audio(root):
-                yield root
-            else:
+            found: Iterable[Path] = [root] if is_audio(root) else []
+            if not is_audio(root):
                 on_error(f"{root}: not a supported audio file")
-            continue
-        if not root.is_dir():
+        elif root.is_dir():
+            found = _walk_folder(root, visited, on_error)
+        else:
             on_error(f"{root}: {_missing_reason(root)}")
             continue
-        yield from _walk_folder(root, visited, on_error)
+        for path in found:
+            real = os.path.realpath(path)
+            if real not in seen:
+                seen.add(real)
+                yield path
 
 
 def _missing_reason(path: Path) -> str:

@@ -610,3 +610,25 @@ def test_a_crashing_worker_costs_one_file_not_the_scan(tmp_path):
         **{str(path): f"{path}: empty file" for path in files},
         str(crash): f"{crash}: the analysis process crashed on this file",
     }
+
+
+def test_damaged_cache_database_is_a_one_line_error(tmp_path, tiny_models):
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(b"this is not an SQLite database" * 100)
+    path = audiofactory.write(tmp_path / "a.wav", metal_like())
+    result = run("scan", path, "--models-dir", tiny_models, "--cache", cache)
+    assert result.exit_code == 2
+    assert f"{cache}: cannot use this cache database" in result.output
+    assert "--no-cache" in result.output and "Traceback" not in result.output
+    assert run("scan", path, "--models-dir", tiny_models, "--no-cache").exit_code == 0
+
+
+def test_a_file_reached_twice_is_scanned_once(tmp_path, tiny_models):
+    folder = tmp_path / "Music"
+    folder.mkdir()
+    path = audiofactory.write(folder / "a.wav", metal_like())
+    (folder / "link.wav").symlink_to(path)
+    report = tmp_path / "r.csv"
+    result = run("scan", path, folder, "--models-dir", tiny_models, "--report", report)
+    assert result.exit_code == 0, result.output
+    assert [Path(row.path).name for row in read_csv(report)] == ["a.wav"]
