@@ -64,11 +64,13 @@ def test_audio_extensions_are_lowercase_and_cover_every_test_format():
 # --- channels -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ext", ["mp3", "flac", "ogg", "opus", "m4a", "wav"])
-@pytest.mark.parametrize("channels", [2, 6])
+@pytest.mark.parametrize(
+    "ext, channels",
+    # mp3 holds at most two channels
+    [(ext, 2) for ext in ("mp3", "flac", "ogg", "opus", "m4a", "wav")]
+    + [(ext, 6) for ext in ("flac", "ogg", "opus", "m4a", "wav")],
+)
 def test_channels_are_averaged(tmp_path, ext, channels):
-    if ext == "mp3" and channels == 6:
-        pytest.skip("mp3 holds at most two channels")
     tone = audiofactory.tone(1.0)
     y = np.zeros((channels, len(tone)), dtype=np.float32)
     y[0] = tone  # the tone in the first channel only, silence in the others
