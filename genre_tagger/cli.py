@@ -22,6 +22,7 @@ from genre_tagger import ensemble as ensemble_module
 from genre_tagger.cache import Cache, CacheError, default_path
 from genre_tagger.dataset import find_clips, read_split_dir
 from genre_tagger.plugins import PluginError, registry
+from genre_tagger.voting import VOTES
 
 # soft_wrap: a one-line error stays one line in logs, whatever the terminal width
 console = Console(stderr=True, soft_wrap=True)
@@ -241,10 +242,13 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--genre-name", "genre_names", multiple=True, metavar="LABEL=Name",
               help="Tag value for a class, e.g. --genre-name hiphop='Hip Hop' (repeatable).")
 @click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Below this winning vote share a track is reported as unknown and not tagged.")
+              help="Below this confidence (the winning vote share) a track is reported as unknown and not tagged.")
 @click.option("--max-segments", default=20, show_default=True, type=click.IntRange(0),
               help="Analyse at most N 3-second segments spread evenly over each track (0: all). "
                    "20 segments (60 s) cover intro, body and outro of a typical track at a quarter of the cost.")
+@click.option("--vote", type=click.Choice(VOTES), default="majority", show_default=True,
+              help="How segments decide a track: the majority of their top classes, or soft (the class of "
+                   "highest mean probability; confidence is then that probability).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
 @click.option("--cluster", "cluster", metavar="ADDRESS", default=None,
               help="Analyse on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786), or 'local' for a "
@@ -255,7 +259,7 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary, not every change.")
 @cache_options
 def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_join, genre_names, min_confidence,
-         max_segments, jobs, cluster, journal_path, quiet, cache_path, no_cache) -> None:
+         max_segments, vote, jobs, cluster, journal_path, quiet, cache_path, no_cache) -> None:
     """Predict the genre of every track under PATHS and (with --write) tag it."""
     from genre_tagger import journal as journal_module
     from genre_tagger.library import walk
@@ -265,7 +269,7 @@ def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_
     options = ScanOptions(
         max_segments=max_segments or None, min_confidence=min_confidence, write=write, policy=policy,
         id3_version=3 if id3v23 else 4, id3_join=id3_join, genre_names=_parse_genre_names(genre_names), jobs=jobs,
-        cluster=cluster,
+        vote=vote, cluster=cluster,
     )
     model = _load_bundle(model_name, models_dir)
     walk_errors: list[str] = []
@@ -373,9 +377,11 @@ def undo(journal_path: Path, write: bool) -> None:
 @click.option("--max-segments", default=20, show_default=True, type=click.IntRange(0),
               help="Analyse at most N 3-second segments per track (0: all); the same as scan's, so that "
                    "scan results are reused from the cache.")
+@click.option("--vote", type=click.Choice(VOTES), default="majority", show_default=True,
+              help="How segments decide a track, as scan --vote.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
 @cache_options
-def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, adjust_priors, alias_path, max_segments,
+def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, adjust_priors, alias_path, max_segments, vote,
              jobs, cache_path, no_cache) -> None:
     """Score the models on your own labelled collection (classes may be imbalanced)."""
 
@@ -408,7 +414,9 @@ def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, ad
     for message in labelled.skipped:
         console.print(f"[yellow]skipped[/] {escape(message)}", highlight=False)
 
-    options = evaluation.EvaluateOptions(max_segments=max_segments or None, jobs=jobs, adjust_priors=adjust_priors)
+    options = evaluation.EvaluateOptions(
+        max_segments=max_segments or None, jobs=jobs, adjust_priors=adjust_priors, vote=vote
+    )
     with _open_cache(cache_path, not no_cache) as cache, _progress() as progress:
         tasks: dict[str, int] = {}
 

@@ -43,7 +43,7 @@ from genre_tagger import cache as cache_module
 from genre_tagger.analysis import SILENT_NOTE, selection_name
 from genre_tagger.bundle import Bundle
 from genre_tagger.labels import LabelledTrack, Labels
-from genre_tagger.predicting import predict_files
+from genre_tagger.predicting import needs_mean_proba, predict_files, voted
 from genre_tagger.scan import DEFAULT_MAX_SEGMENTS
 
 #: Resamples of the bootstrap interval of balanced accuracy, and its seed.
@@ -64,6 +64,7 @@ class EvaluateOptions:
     max_segments: int | None = DEFAULT_MAX_SEGMENTS
     jobs: int = 1
     adjust_priors: bool = False
+    vote: str = "majority"  # or "soft", as scan --vote
     n_bootstrap: int = N_BOOTSTRAP
     seed: int = BOOTSTRAP_SEED
 
@@ -232,7 +233,7 @@ def predict_tracks(
     decoded = 0
 
     def stale(cached: dict) -> bool:
-        return options.adjust_priors and "mean_proba" not in cached and not cached.get("silent")
+        return (options.adjust_priors or options.vote == "soft") and needs_mean_proba(cached)
 
     predictions = predict_files(
         bundle, list(by_path), cache, max_segments=options.max_segments, jobs=options.jobs,
@@ -246,7 +247,7 @@ def predict_tracks(
             failures.append(_row(track, error=" ".join(error.split())))
             on_file(str(track.path), failures[-1]["error"], False)
         else:
-            outcomes.append(_outcome(track, prediction.result, cached=prediction.cached))
+            outcomes.append(_outcome(track, voted(prediction.result, options.vote), cached=prediction.cached))
             on_file(str(track.path), None, prediction.cached)
     outcomes.sort(key=lambda outcome: outcome.path)
     failures.sort(key=lambda row: row["path"])

@@ -23,7 +23,8 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, labels: np.nda
 def segment_and_track_scores(
     y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray, groups: np.ndarray
 ) -> dict:
-    """Scores per segment and per track (majority vote over the segments of each clip).
+    """Scores per segment and per track: the majority vote over the segments of each
+    clip, and (``*_soft``) the soft vote, the class of highest mean probability.
 
     ``y_true`` and ``groups`` give the genre and clip of each row of ``proba``
     (``[n_segments, n_classes]``, columns in the order of ``classes``).
@@ -35,6 +36,7 @@ def segment_and_track_scores(
     track_true = np.array([y_true[first_row[t]] for t in tracks])
     segment = classification_scores(y_true, segment_pred, classes)
     track = classification_scores(track_true, track_pred, classes)
+    soft = classification_scores(track_true, track_predictions(proba, classes, groups, vote="soft")[1], classes)
     return {
         "segment_accuracy": segment["accuracy"],
         "segment_balanced_accuracy": segment["balanced_accuracy"],
@@ -42,6 +44,9 @@ def segment_and_track_scores(
         "track_balanced_accuracy": track["balanced_accuracy"],
         "track_macro_f1": track["macro_f1"],
         "track_recall": track["recall"],
+        "track_accuracy_soft": soft["accuracy"],
+        "track_balanced_accuracy_soft": soft["balanced_accuracy"],
+        "track_macro_f1_soft": soft["macro_f1"],
         "n_segments": int(len(y_true)),
         "n_tracks": int(len(tracks)),
     }

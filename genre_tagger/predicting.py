@@ -66,6 +66,20 @@ def predict(bundle: Bundle | Ensemble, features: dict[str, np.ndarray]) -> dict:
             "mean_proba": mean_proba}
 
 
+def voted(result: dict, vote: str) -> dict:
+    """``result`` decided by ``vote``: ``"majority"`` as cached, or ``"soft"`` -- the class
+    of highest mean segment probability, whose confidence is that probability."""
+    if vote == "majority" or result.get("silent"):
+        return result
+    ranked = sorted(result["mean_proba"].items(), key=lambda item: -item[1])  # stable: class order on ties
+    return dict(result, genre=ranked[0][0], confidence=ranked[0][1], top=ranked[:3])
+
+
+def needs_mean_proba(cached: dict) -> bool:
+    """A cached result from before ``mean_proba`` was cached (and not silent)."""
+    return "mean_proba" not in cached and not cached.get("silent")
+
+
 def predict_files(
     bundle: Bundle | Ensemble,
     paths: Iterable[Path],

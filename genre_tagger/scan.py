@@ -18,7 +18,7 @@ from genre_tagger import cache as cache_module
 from genre_tagger.analysis import SILENT_NOTE, selection_name
 from genre_tagger.bundle import Bundle
 from genre_tagger.ensemble import Ensemble
-from genre_tagger.predicting import UNKNOWN, FilePrediction, predict_files
+from genre_tagger.predicting import UNKNOWN, FilePrediction, needs_mean_proba, predict_files, voted
 from genre_tagger.journal import Journal, tag_file
 from genre_tagger.library import StaleTemporaries
 from genre_tagger.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError
@@ -44,6 +44,7 @@ class ScanOptions:
     id3_join: str = "; "
     genre_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENRE_NAMES))
     jobs: int = 1
+    vote: str = "majority"  # or "soft": the class of highest mean probability
     cluster: str | None = None  # a Dask scheduler address, or "local": analyse there (see genre_tagger.cluster)
 
     def cache_settings(self) -> str:
@@ -133,6 +134,7 @@ class Scanner:
         predictions = predict_files(
             self.bundle, paths(), self.cache,
             max_segments=self.options.max_segments, jobs=self.options.jobs, cluster=self.options.cluster,
+            refresh=needs_mean_proba if self.options.vote == "soft" else lambda cached: False,
         )
         for prediction in predictions:
             from_cache += prediction.cached
@@ -167,12 +169,13 @@ class Scanner:
         )
 
     def _finish(self, path: Path, key: tuple, prediction: dict) -> TrackResult:
-        """Apply the confidence threshold and the tag policy to a prediction."""
+        """Apply the vote, the confidence threshold and the tag policy to a prediction."""
+        decision = voted(prediction, self.options.vote)
         result = TrackResult(
             str(path),
-            genre=prediction["genre"],
-            confidence=round(prediction["confidence"], 4),
-            top3=format_top(prediction["top"]),
+            genre=decision["genre"],
+            confidence=round(decision["confidence"], 4),
+            top3=format_top(decision["top"]),
             segments=prediction["segments"],
             model=self.bundle.name,
             duration_s=prediction.get("duration_s"),

@@ -197,7 +197,8 @@ def scores_by_fold(dataset: Dataset, proba: np.ndarray, classes: np.ndarray, fol
         segment_and_track_scores(dataset.y[folds == f], proba[folds == f], classes, dataset.groups[folds == f])
         for f in np.unique(folds)
     ]
-    for key in ("segment_accuracy", "track_accuracy", "track_balanced_accuracy", "track_macro_f1"):
+    for key in ("segment_accuracy", "track_accuracy", "track_balanced_accuracy", "track_macro_f1",
+                "track_balanced_accuracy_soft"):
         scores[f"{key}_std"] = float(np.std([fold[key] for fold in per_fold]))
     scores["folds"] = int(len(per_fold))
     return scores

@@ -51,8 +51,14 @@ def soft_vote(proba: np.ndarray, classes: np.ndarray, n_top: int = 3) -> Vote:
     return Vote(str(classes[order[0]]), float(mean_proba[order[0]]), top, proba.shape[0])
 
 
-def track_predictions(proba: np.ndarray, classes: np.ndarray, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`majority_vote` of every track at once, for evaluation.
+VOTES = ("majority", "soft")
+
+
+def track_predictions(
+    proba: np.ndarray, classes: np.ndarray, track_ids: np.ndarray, vote: str = "majority"
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`majority_vote` (or, with ``vote="soft"``, :func:`soft_vote`) of every track
+    at once, for evaluation.
 
     Returns ``(unique_track_ids, predicted_genre_per_track)``; rows of ``proba``
     (``[n_segments, n_classes]``) are grouped by ``track_ids``.
@@ -64,6 +70,8 @@ def track_predictions(proba: np.ndarray, classes: np.ndarray, track_ids: np.ndar
     mean_proba = np.zeros_like(votes)
     np.add.at(mean_proba, inverse, proba)
     mean_proba /= counts[:, None]
+    if vote == "soft":
+        return tracks, np.asarray(classes)[mean_proba.argmax(axis=1)].astype(str)
     # Votes are whole numbers and mean probabilities lie in [0, 1]: adding a fraction of
     # the mean breaks ties without ever overturning a vote; argmax then picks the first class.
     return tracks, np.asarray(classes)[(votes + 0.5 * mean_proba).argmax(axis=1)].astype(str)

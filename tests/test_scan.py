@@ -182,3 +182,15 @@ def test_report_round_trip(library, tiny_models, tmp_path):
     again = tmp_path / "again.csv"
     write_csv(read_csv(report), again)
     assert again.read_text() == report.read_text()
+
+
+def test_soft_vote_uses_the_mean_probability(library, tiny_models, tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    majority, soft = tmp_path / "majority.csv", tmp_path / "soft.csv"
+    assert run("scan", library, "--models-dir", tiny_models, "--cache", cache, "--report", majority).exit_code == 0
+    result = run("scan", library, "--models-dir", tiny_models, "--cache", cache, "--report", soft, "--vote", "soft")
+    assert result.exit_code == 0, result.output
+    assert f"{len(FORMATS)} from cache," in result.output  # the same cached prediction, decided another way
+    for a, b in zip(read_csv(majority), read_csv(soft)):
+        assert b.genre == "metal" and b.status == "would tag"
+        assert 0 < b.confidence <= 1 and b.top3.startswith("metal:")

@@ -71,3 +71,21 @@ def test_track_predictions_equal_majority_vote_per_track(raw, seed):
         if len(means) > 1 and np.sort(means)[-1] - np.sort(means)[-2] < 1e-9:
             continue  # a tie of mean probabilities down to float rounding: either answer is right
         assert genre == majority_vote(rows, CLASSES).genre
+
+
+def test_soft_track_predictions_take_the_highest_mean_probability():
+    proba = np.array([[0.4, 0.35, 0.25], [0.4, 0.35, 0.25], [0.0, 1.0, 0.0]])
+    _, majority = track_predictions(proba, CLASSES, np.array(["t", "t", "t"]))
+    _, soft = track_predictions(proba, CLASSES, np.array(["t", "t", "t"]), vote="soft")
+    assert list(majority) == ["blues"] and list(soft) == ["jazz"] == [soft_vote(proba, CLASSES).genre]
+
+
+def test_voted_result_from_a_cached_prediction():
+    from genre_tagger.predicting import voted
+
+    cached = {"genre": "blues", "confidence": 2 / 3, "top": [["blues", 2 / 3]],
+              "mean_proba": {"blues": 0.27, "jazz": 0.57, "rock": 0.17}}
+    assert voted(cached, "majority") is cached
+    soft = voted(cached, "soft")
+    assert soft["genre"] == "jazz" and soft["confidence"] == 0.57
+    assert [g for g, _ in soft["top"]] == ["jazz", "blues", "rock"]
