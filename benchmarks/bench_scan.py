@@ -40,7 +40,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -347,7 +346,7 @@ def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: di
     links.mkdir()
     name = report["model"]["name"]
     model = bundle_module.load(Path(models) / name, registry())
-    model_key = f"{model.name}@{model.checksum}"
+    model_key = cache_module.model_key(model.name, model.checksum)
     settings = ScanOptions().cache_settings()
     with cache_module.Cache(cache_path) as cache:
         for i in range(n_links):

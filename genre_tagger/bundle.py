@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import platform
 import zipfile
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -196,9 +198,6 @@ def load(directory: str | Path, registry: Registry):
 
 def default_models_dir() -> Path:
     """Where models are looked up: ``$GENRE_TAGGER_MODELS``, else the shipped ``pretrained/``."""
-    import os
-    from importlib import resources
-
     if os.environ.get("GENRE_TAGGER_MODELS"):
         return Path(os.environ["GENRE_TAGGER_MODELS"])
     return Path(str(resources.files("genre_tagger_pretrained")))

@@ -42,6 +42,16 @@ def default_path() -> Path:
     return base / "genre-tagger" / "cache.sqlite"
 
 
+def model_key(name: str, checksum: str) -> str:
+    """How results of one exact model are told apart: ``<name>@<bundle checksum>``."""
+    return f"{name}@{checksum}"
+
+
+def features_key(name: str, version: str) -> str:
+    """How features of one extractor version are told apart: ``<name>/<version>``."""
+    return f"{name}/{version}"
+
+
 def file_key(path: str | Path) -> tuple[str, int, int]:
     """``(absolute path, size, mtime_ns)`` of an existing file."""
     path = Path(path).absolute()

@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from genre_tagger import cache as cache_module
-from genre_tagger.analysis import SILENT_NOTE, selection_name
+from genre_tagger.analysis import SILENT_NOTE
 from genre_tagger.bundle import Bundle
 from genre_tagger.labels import LabelledTrack, Labels
 from genre_tagger.predicting import needs_mean_proba, predict_files, voted
@@ -67,10 +67,6 @@ class EvaluateOptions:
     vote: str = "majority"  # or "soft", as scan --vote
     n_bootstrap: int = N_BOOTSTRAP
     seed: int = BOOTSTRAP_SEED
-
-    def cache_settings(self) -> str:
-        """The settings part of a cached result: the same string as ``scan`` uses."""
-        return selection_name(self.max_segments)
 
 
 @dataclass

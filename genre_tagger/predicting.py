@@ -98,8 +98,10 @@ def predict_files(
     too much to keep for a whole library, but cheap for an evaluation set.
     """
     settings = selection_name(max_segments)
-    model_key = f"{bundle.name}@{bundle.checksum}"
-    feature_keys = {name: f"{name}/{registry().feature_extractor(name).version}" for name in bundle.extractors}
+    model_key = cache_module.model_key(bundle.name, bundle.checksum)
+    feature_keys = {
+        name: cache_module.features_key(name, registry().feature_extractor(name).version) for name in bundle.extractors
+    }
     pending: dict[Path, tuple] = {}
     durations: dict[Path, float] = {}
     for path in paths:

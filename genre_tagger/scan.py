@@ -109,7 +109,7 @@ class Scanner:
         self.cache = cache
         self.journal = journal
         self.on_result = on_result or (lambda result, cached: None)
-        self.model_key = f"{bundle.name}@{bundle.checksum}"
+        self.model_key = cache_module.model_key(bundle.name, bundle.checksum)
 
     def scan(self, files: Iterable[Path], walk_errors: list[str] | None = None) -> ScanSummary:
         """Predict (and with ``options.write`` tag) each of ``files``; one result per file.

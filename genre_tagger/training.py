@@ -87,11 +87,12 @@ def build_dataset(
     ``on_progress(clip, result)`` is called once per clip (result ``None`` when cached).
     """
     selection = selection_name(None)
+    extractor_key = cache_module.features_key(extractor.name, extractor.version)
     features: dict[Path, np.ndarray] = {}
     todo = []
     by_path = {clip.path: clip for clip in clips}
     for clip in clips:
-        cached = cache.get_features(cache_module.file_key(clip.path), f"{extractor.name}/{extractor.version}", selection)
+        cached = cache.get_features(cache_module.file_key(clip.path), extractor_key, selection)
         if cached is not None:
             features[clip.path] = cached
             if on_progress:
@@ -104,9 +105,7 @@ def build_dataset(
             failures.append(result.error)
         else:
             features[result.path] = result.features.features[extractor.name]
-            cache.put_features(
-                cache_module.file_key(result.path), f"{extractor.name}/{extractor.version}", selection, features[result.path]
-            )
+            cache.put_features(cache_module.file_key(result.path), extractor_key, selection, features[result.path])
         if on_progress:
             on_progress(by_path[result.path], result)
     ordered = [clip for clip in clips if clip.path in features]

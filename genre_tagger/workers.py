@@ -7,7 +7,6 @@ file; with ``jobs=1`` everything runs in this process.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import audiofactory
 from genre_tagger.cli import main
@@ -19,7 +19,7 @@ from genre_tagger.tags import read_genres, write_genres
 FORMATS = ["mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff"]
 
 
-def run(*args) -> "click.testing.Result":
+def run(*args) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
