@@ -348,3 +348,29 @@ def test_usage_errors_exit_2(tmp_path, tiny_models, collection):
     assert run("evaluate", "--labels", collection / "labels.csv", "--models-dir", tiny_models, "--model", "nope").exit_code == 2
     assert run("evaluate", "--labels", tmp_path / "absent.csv", "--models-dir", tiny_models).exit_code == 2
     assert run("evaluate", "--models-dir", tiny_models).exit_code == 2
+
+
+# any file name a user might have (commas, quotes, spaces, unicode), never empty or all-space
+file_names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"), min_size=1, max_size=20
+).filter(lambda s: s.strip() == s and s not in (".", "..")).map(lambda s: s + ".mp3")
+genre_names = st.sampled_from(["Rock", "hip hop", "Hip-Hop", "jazz", "Classical", "R&B", "drum 'n' bass"])
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(st.tuples(file_names, genre_names), min_size=1, max_size=8, unique_by=lambda row: row[0]),
+    st.sampled_from([",", ";", "\t"]),
+)
+def test_labels_csv_round_trips_any_paths_and_delimiter(rows, delimiter):
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter)
+    writer.writerow(["Path", "Genre"])
+    writer.writerows(rows)
+    parsed = parse_labels(buffer.getvalue(), "/music/labels.csv")
+    assert [(t.path, t.label) for t in parsed.tracks] == [
+        (Path("/music") / name, normalise_genre(genre)) for name, genre in rows
+    ]
