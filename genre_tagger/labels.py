@@ -233,6 +233,14 @@ def _layout(text: str, source: Path) -> tuple[str, list[tuple[int, list[str]]], 
     )
 
 
+def _home_expanded(cell: str) -> Path:
+    """``~/...`` means the user's home folder; any other name (``~draft.mp3``, ``~bob/x``)
+    is taken as written, as a file name may start with a tilde."""
+    if cell == "~" or cell.startswith("~/"):
+        return Path(cell).expanduser()
+    return Path(cell)
+
+
 def parse_labels(
     text: str, source: str | Path, root: str | Path | None = None, aliases: Mapping[str, str] | None = None
 ) -> Labels:
@@ -263,7 +271,7 @@ def parse_labels(
         if not cell_path or not label:
             skipped.append(f"{source}:{line}: {'no path' if not cell_path else 'no genre'}, row skipped")
             continue
-        path = Path(cell_path).expanduser()
+        path = _home_expanded(cell_path)
         path = path if path.is_absolute() else base / path
         if path in labelled_on:
             skipped.append(f"{source}:{line}: {path} already labelled on line {labelled_on[path]}, row skipped")

@@ -374,3 +374,9 @@ def test_labels_csv_round_trips_any_paths_and_delimiter(rows, delimiter):
     assert [(t.path, t.label) for t in parsed.tracks] == [
         (Path("/music") / name, normalise_genre(genre)) for name, genre in rows
     ]
+
+
+def test_a_file_name_starting_with_a_tilde_is_not_a_home_folder():
+    parsed = parse_labels("path,genre\n~draft.mp3,rock\n~/Music/a.mp3,jazz\n", "/music/labels.csv")
+    assert parsed.tracks[0].path == Path("/music/~draft.mp3")
+    assert parsed.tracks[1].path == Path("~/Music/a.mp3").expanduser()
