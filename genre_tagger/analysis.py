@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from genre_tagger import audio, segments
+from genre_tagger import audio, degrade, segments
 from genre_tagger.hookspecs import FeatureExtractor
 
 # Segments decoded and extracted together: one block is 96 s of audio (8.5 MB float32),
@@ -44,13 +44,16 @@ class FileFeatures:
         return self.peak is not None and len(self.peak) > 0 and bool((self.peak < SILENCE_PEAK).all())
 
 
-def selection_name(max_segments: int | None) -> str:
-    """How segments were chosen, as recorded in caches: ``all`` or ``spread<N>``."""
-    return f"spread{max_segments}" if max_segments else "all"
+def selection_name(max_segments: int | None, degradation: str | None = None) -> str:
+    """How segments were chosen, as recorded in caches: ``all`` or ``spread<N>``, with
+    ``+<degradation>`` for a degraded copy (see :mod:`genre_tagger.degrade`)."""
+    selection = f"spread{max_segments}" if max_segments else "all"
+    return f"{selection}+{degradation}" if degradation else selection
 
 
 def file_features(
-    path: str | Path, extractors: Sequence[FeatureExtractor], max_segments: int | None = None
+    path: str | Path, extractors: Sequence[FeatureExtractor], max_segments: int | None = None,
+    degradation: str | None = None,
 ) -> FileFeatures:
     """Decode ``path`` once, in blocks, and extract the features of its segments with
     each of ``extractors``.
@@ -58,6 +61,8 @@ def file_features(
     With ``max_segments``, only that many segments spread evenly over the track are
     analysed (see :func:`genre_tagger.segments.spread`); the spread is planned from the
     container's duration and the rest of the audio is decoded but not analysed.
+    With ``degradation`` (a name of :data:`genre_tagger.degrade.DEGRADATIONS`), the
+    features are those of a degraded copy of each decoded block.
 
     Raises :class:`genre_tagger.audio.AudioError` for undecodable files and
     :class:`genre_tagger.segments.TooShortError` for tracks under one segment.
@@ -79,6 +84,8 @@ def file_features(
         index = np.arange(n_segments, n_segments + n_whole)
         keep = np.ones(n_whole, bool) if wanted is None else np.isin(index, wanted)
         if keep.any():
+            if degradation:
+                block = degrade.DEGRADATIONS[degradation](block)
             block_segments = segments.split(block)[keep]
             for extractor in extractors:
                 rows[extractor.name].append(np.asarray(extractor.extract(block_segments), dtype=np.float64))
@@ -89,7 +96,7 @@ def file_features(
         # Decoded fine but too short: let segments.split word the error.
         segments.split(np.zeros(n_samples, np.float32))
     if not indices:  # the duration in the header was wrong: fall back to every segment
-        return file_features(path, extractors, max_segments=None)
+        return file_features(path, extractors, None, degradation)
     return FileFeatures(
         {name: np.vstack(blocks) for name, blocks in rows.items()},
         np.concatenate(indices),

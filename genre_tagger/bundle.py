@@ -2,7 +2,7 @@
 
 A bundle is a folder::
 
-    bundle.json      name, model plugin, feature extractor (name, version), classes,
+    bundle.json      name, model plugin, feature extractors (names, versions), classes,
                      training-set summary, metrics, library versions, and the SHA-256
                      of every other file
     arrays.npz       the model's numeric state (read with allow_pickle=False)
@@ -46,8 +46,7 @@ class Bundle:
     """A trained model together with what it was trained on and how well it did."""
 
     model: GenreModel
-    feature_extractor: str
-    feature_version: str
+    feature_extractors: dict[str, str]  # name -> version, in the model's column order
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
@@ -64,11 +63,11 @@ class Bundle:
     @property
     def extractors(self) -> list[str]:
         """The feature extractors whose rows :meth:`predict_proba` needs."""
-        return [self.feature_extractor]
+        return list(self.feature_extractors)
 
     def predict_proba(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """``[n_segments, n_classes]`` from ``{extractor name: [n_segments, n_features]}``."""
-        return self.model.predict_proba(features[self.feature_extractor])
+        return self.model.predict_proba(np.hstack([features[name] for name in self.feature_extractors]))
 
 
 def _sha256(data: bytes) -> str:
@@ -102,7 +101,7 @@ def save(bundle: Bundle, directory: str | Path) -> Path:
     meta = {
         "format": FORMAT,
         "model": bundle.name,
-        "feature_extractor": {"name": bundle.feature_extractor, "version": bundle.feature_version},
+        "feature_extractors": [{"name": name, "version": version} for name, version in bundle.feature_extractors.items()],
         "classes": [str(c) for c in bundle.classes],
         "params": state.params,
         "texts": sorted(state.texts),
@@ -161,17 +160,18 @@ def load(directory: str | Path, registry: Registry):
         files[name] = data
     try:
         model_class = registry.model(meta["model"])
-        wanted = meta["feature_extractor"]
-        extractor = registry.feature_extractor(wanted["name"])
-    except KeyError as error:
+        wanted = {entry["name"]: entry["version"] for entry in meta["feature_extractors"]}
+        installed = {name: registry.feature_extractor(name).version for name in wanted}
+    except (KeyError, TypeError) as error:
         raise BundleError(f"{directory / META_FILE}: incomplete metadata (no {error})") from None
     except Exception as error:  # PluginError: the plugin is not installed
         raise BundleError(f"{directory}: {error}") from None
-    if extractor.version != wanted["version"]:
-        raise BundleError(
-            f"{directory}: made for feature extractor {wanted['name']} version {wanted['version']}, "
-            f"but version {extractor.version} is installed; retrain the model"
-        )
+    for name, version in wanted.items():
+        if installed[name] != version:
+            raise BundleError(
+                f"{directory}: made for feature extractor {name} version {version}, "
+                f"but version {installed[name]} is installed; retrain the model"
+            )
     try:
         with np.load(io.BytesIO(files[ARRAYS_FILE]), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
@@ -187,8 +187,7 @@ def load(directory: str | Path, registry: Registry):
         raise BundleError(f"{directory}: the classes of the model do not match its metadata")
     return Bundle(
         model=model,
-        feature_extractor=wanted["name"],
-        feature_version=wanted["version"],
+        feature_extractors=wanted,
         training=meta.get("training", {}),
         metrics=meta.get("metrics", {}),
         path=directory,

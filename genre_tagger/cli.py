@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -67,7 +68,7 @@ def plugins_command() -> None:
         _fail(str(error))
     table = Table(title="Registered plugins")
     for column in ("name", "version", "kind", "consumes", "from"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row.name, row.version, row.kind, row.consumes, row.source)
     Console().print(table)
@@ -94,11 +95,22 @@ def _progress() -> Progress:
 @click.option("--models", "model_names", default=None, help="Comma-separated models to train (default: all registered).")
 @click.option("--ensemble/--no-ensemble", default=True, show_default=True,
               help="Also build an ensemble of the trained models (weights chosen by grouped CV).")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Add band-limited (16 kHz) and low-bitrate mp3 copies of the training clips to every training set "
+                   "(inside the training folds only).")
+@click.option("--robustness/--no-robustness", default=True, show_default=True,
+              help="Also score the grouped CV with the test folds band-limited and re-encoded as low-bitrate mp3.")
+@click.option("--ablation/--no-ablation", default=True, show_default=True,
+              help="Measure each lever's effect (features, augmentation, class weights, soft vote, ensemble) by "
+                   "grouped CV without it; printed and recorded in the model card. Roughly doubles the training time.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes for feature extraction.")
 @cache_options
-def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: str | None, ensemble: bool, jobs: int,
-            cache_path: str | None, no_cache: bool) -> None:
+def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: str | None, ensemble: bool,
+            augment: bool, robustness: bool, ablation: bool, jobs: int, cache_path: str | None, no_cache: bool) -> None:
     """Train the models from a GTZAN-style folder and report honest scores."""
+    from genre_tagger import ablation as ablation_module
+    from genre_tagger.degrade import DEGRADATIONS
+
     plugins = registry()
     names = model_names.split(",") if model_names else sorted(plugins.models)
     try:
@@ -119,39 +131,38 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
     console.print(f"Found {len(clips)} clips of {len(genres)} genres in {data_dir}: "
                   + ", ".join(f"{genre} {counts[genre]}" for genre in genres), highlight=False)
 
-    datasets: dict[str, training.Dataset] = {}
+    extractor_names = list(dict.fromkeys(name for m in model_classes for name in m.feature_extractors))
+    extractors = [plugins.feature_extractor(name) for name in extractor_names]
+    degradations = list(DEGRADATIONS) if augment or robustness else []
     with _open_cache(cache_path, not no_cache) as cache:
-        for extractor_name in sorted({m.feature_extractor for m in model_classes}):
-            extractor = plugins.feature_extractor(extractor_name)
-            with _progress() as progress:
-                task = progress.add_task(f"features {extractor_name}", total=len(clips))
-
-                def advance(clip, result):
-                    if result is not None and result.error:
-                        progress.console.print(f"[yellow]skipped[/] {result.error}", highlight=False)
-                    progress.advance(task)
-
-                dataset = training.build_dataset(clips, extractor, cache, jobs, advance)
-            datasets[extractor_name] = training.drop_duplicate_rows(dataset)
+        clean = _clip_features(clips, extractors, cache, jobs, None)
+        copies = {name: _clip_features(clips, extractors, cache, jobs, name) for name in degradations}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     reports: list[modelcard.ModelReport] = []
     trained_models: dict[str, training.TrainedModel] = {}
+    effects: list[ablation_module.LeverEffect] = []
     for model_class in model_classes:
-        dataset = datasets[model_class.feature_extractor]
-        console.print(f"Training and scoring [bold]{model_class.name}[/] on {len(dataset.y)} segments ...")
-        trained = training.train_and_score(model_class, dataset, splits)
-        summary = dict(dataset.summary(), data=str(data_dir), split_dir=str(split_dir) if split_dir else None)
-        trained_bundle = bundle.Bundle(
-            trained.model, dataset.feature_extractor, dataset.feature_version, training=summary, metrics=trained.metrics
-        )
+        dataset = training.drop_duplicate_rows(clean.select(model_class.feature_extractors))
+        # the same segments as the clean rows kept, degraded
+        model_copies = {name: copy.select(model_class.feature_extractors) for name, copy in copies.items()}
+        model_copies = {name: copy.subset(np.isin(copy.keys(), dataset.keys())) for name, copy in model_copies.items()}
+        augmented = list(model_copies.values()) if augment else []
+        console.print(f"Training and scoring [bold]{model_class.name}[/] on {len(dataset.y)} segments"
+                      + (f" (+ {sum(len(a.y) for a in augmented)} degraded copies)" if augmented else "") + " ...")
+        trained = training.train_and_score(model_class, dataset, splits, augmented, model_copies if robustness else None)
+        summary = dict(dataset.summary(), data=str(data_dir), split_dir=str(split_dir) if split_dir else None,
+                       augmentation=list(model_copies) if augment else [])
+        trained_bundle = bundle.Bundle(trained.model, dataset.versions, training=summary, metrics=trained.metrics)
         bundle.save(trained_bundle, out_dir / model_class.name)
         trained_models[model_class.name] = trained
+        features = " + ".join(f"`{name}` v{version}" for name, version in dataset.versions.items())
         reports.append(modelcard.ModelReport(
-            model_class.name, f"on `{dataset.feature_extractor}` v{dataset.feature_version}: {modelcard.rounded(trained.model.save().params)}",
-            trained.metrics, summary,
+            model_class.name, f"on {features}: {modelcard.rounded(trained.model.save().params)}", trained.metrics, summary,
         ))
         console.print(f"  saved {out_dir / model_class.name} ({trained.seconds:.0f} s)")
+        if ablation:
+            effects += ablation_module.ablate(model_class, trained, augmented)
     if ensemble and len(trained_models) >= 2:
         weights, ensemble_metrics = ensemble_module.train(trained_models, splits)
         members = list(trained_models)
@@ -162,24 +173,56 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
             ensemble_metrics, reports[0].training,
         ))
         console.print(f"  saved {out_dir / ensemble_module.NAME} (weights {dict(zip(members, weights.round(2).tolist()))})")
+        if ablation:
+            effects.append(ablation_module.ensemble_effect(ensemble_metrics["grouped_cv"], trained_models))
 
-    failures = sorted({f for d in datasets.values() for f in d.failures})
+    failures = sorted(set(clean.failures))
     metrics = {r.name: {"metrics": r.metrics, "training": r.training} for r in reports}
+    metrics["ablation"] = [effect.as_dict() for effect in effects]
     metrics["failures"] = failures
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     command = ["genre-tagger", "retrain", "--data", str(data_dir), "--out", str(out_dir)]
     command += ["--split-dir", str(split_dir)] if split_dir else []
     command += ["--models", model_names] if model_names else []
     command += [] if ensemble else ["--no-ensemble"]
+    command += [] if augment else ["--no-augment"]
+    command += [] if robustness else ["--no-robustness"]
+    command += [] if ablation else ["--no-ablation"]
     command += ["--jobs", str(jobs)] if jobs != 1 else []
     description = f"`{data_dir}`: {len(clips)} clips found, genres: {', '.join(genres)}."
-    (out_dir / "README.md").write_text(modelcard.render(reports, shlex.join(command), description))
+    (out_dir / "README.md").write_text(modelcard.render(reports, shlex.join(command), description, effects))
     Console().print(_scores_table(reports))
+    if effects:
+        Console().print(_ablation_table(effects))
     console.print(f"Wrote {out_dir / 'metrics.json'} and the model card {out_dir / 'README.md'}")
     if failures:
         console.print(f"[yellow]{len(failures)} clip(s) could not be used:[/]")
         for failure in failures:
             console.print(f"  {failure}", highlight=False)
+
+
+def _clip_features(clips, extractors, cache, jobs: int, degradation: str | None) -> training.Dataset:
+    """Every clip's features by every extractor, with a progress bar."""
+    label = "features" + (f" of {degradation} copies" if degradation else "")
+    with _progress() as progress:
+        task = progress.add_task(f"{label}: {', '.join(e.name for e in extractors)}", total=len(clips))
+
+        def advance(clip, result):
+            if result is not None and result.error:
+                progress.console.print(f"[yellow]skipped[/] {result.error}", highlight=False)
+            progress.advance(task)
+
+        return training.build_dataset(clips, extractors, cache, jobs, advance, degradation)
+
+
+def _ablation_table(effects) -> Table:
+    table = Table(title="Ablation: grouped-CV track balanced accuracy with and without each lever")
+    for column in ("model", "lever", "with", "without", "effect ± spread over folds"):
+        table.add_column(column, justify="left" if column in ("model", "lever") else "right")
+    for effect in effects:
+        table.add_row(effect.model, effect.lever, f"{effect.with_lever:.3f}", f"{effect.without_lever:.3f}",
+                      f"{effect.delta:+.3f} ± {effect.delta_std:.3f}")
+    return table
 
 
 def _scores_table(reports: list[modelcard.ModelReport]) -> Table:

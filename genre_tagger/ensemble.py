@@ -70,60 +70,67 @@ class Ensemble:
 
     @property
     def extractors(self) -> list[str]:
-        return sorted({m.feature_extractor for m in self.members})
+        return sorted({name for member in self.members for name in member.extractors})
 
     def predict_proba(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """``[n_segments, n_classes]`` from ``{extractor name: [n_segments, n_features]}``."""
         return combine([m.predict_proba(features) for m in self.members], self.weights)
 
 
-def _aligned(trained: dict[str, TrainedModel], rows: str) -> tuple[Dataset, list[np.ndarray]]:
-    """The rows every member scored (``rows``: "cv" or "artist"), in one order, with each
-    member's probabilities for them."""
-    parts = []
-    for member in trained.values():
-        if rows == "cv":
-            parts.append((member.dataset, member.cv.proba))
-        else:
-            parts.append((member.artist.test, member.artist.proba))
-    common = set.intersection(*(set(d.keys()) for d, _ in parts))
+def _aligned(parts: list[tuple[Dataset, np.ndarray]]) -> tuple[Dataset, list[np.ndarray]]:
+    """The rows every member scored, in one order, with each member's probabilities for
+    them; ``parts`` holds each member's ``(rows, probabilities)``."""
+    common = set.intersection(*(set(rows.keys()) for rows, _ in parts))
     first = parts[0][0]
-    keys = first.keys()
-    keep = np.isin(keys, list(common))
-    reference = first.subset(keep)
+    reference = first.subset(np.isin(first.keys(), list(common)))
     order = reference.keys()
     probas = []
-    for dataset, proba in parts:
-        position = {key: i for i, key in enumerate(dataset.keys())}
+    for rows, proba in parts:
+        position = {key: i for i, key in enumerate(rows.keys())}
         probas.append(proba[[position[key] for key in order]])
     return reference, probas
+
+
+def _folds_of(rows: Dataset, member_rows: Dataset, member_folds: np.ndarray) -> np.ndarray:
+    fold_of_clip = dict(zip(member_rows.groups, member_folds))
+    return np.array([fold_of_clip[clip] for clip in rows.groups])
 
 
 def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) -> tuple[np.ndarray, dict]:
     """Weights for the members of ``trained`` and the ensemble's scores.
 
     Returns ``(weights [n_members], metrics)`` with grouped-CV scores (weights chosen on
-    the other folds) and, where the members have them, artist-split scores (weights
-    chosen on the train+valid clips' out-of-fold predictions). There is no leaky-split
-    score: the ensemble is never trained on a random split of segments.
+    the other folds, and applied to the degraded copies of the fold where the members
+    have them) and, where the members have them, artist-split scores (weights chosen on
+    the train+valid clips' out-of-fold predictions). There is no leaky-split score: the
+    ensemble is never trained on a random split of segments.
     """
-    dataset, probas = _aligned(trained, "cv")
-    classes = next(iter(trained.values())).cv.classes
-    folds = next(iter(trained.values())).cv.folds
-    member_folds = dict(zip(next(iter(trained.values())).dataset.keys(), folds))
-    folds = np.array([member_folds[key] for key in dataset.keys()])
+    members = list(trained.values())
+    dataset, probas = _aligned([(m.dataset, m.cv.proba) for m in members])
+    classes = members[0].cv.classes
+    folds = _folds_of(dataset, members[0].dataset, members[0].cv.folds)
+    fold_weights = {}
     oof = np.zeros_like(probas[0])
-    per_fold_weights = []
     for fold in np.unique(folds):
         outside = folds != fold
-        weights = best_weights([p[outside] for p in probas], dataset.subset(outside), classes)
-        per_fold_weights.append(weights.tolist())
-        oof[~outside] = combine([p[~outside] for p in probas], weights)
-    metrics = {"grouped_cv": dict(scores_by_fold(dataset, oof, classes, folds), fold_weights=per_fold_weights)}
+        fold_weights[fold] = best_weights([p[outside] for p in probas], dataset.subset(outside), classes)
+        oof[~outside] = combine([p[~outside] for p in probas], fold_weights[fold])
+    metrics = {"grouped_cv": dict(scores_by_fold(dataset, oof, classes, folds),
+                                  fold_weights=[w.tolist() for w in fold_weights.values()])}
+    degradations = set.intersection(*(set(m.cv.degraded) for m in members))
+    if degradations:
+        metrics["robustness"] = {}
+    for name in sorted(degradations):
+        rows, degraded = _aligned([(m.cv.degraded[name].rows, m.cv.degraded[name].proba) for m in members])
+        rows_folds = _folds_of(rows, members[0].dataset, members[0].cv.folds)
+        combined = np.zeros_like(degraded[0])
+        for fold, weights in fold_weights.items():
+            combined[rows_folds == fold] = combine([p[rows_folds == fold] for p in degraded], weights)
+        metrics["robustness"][name] = scores_by_fold(rows, combined, classes, rows_folds)
     weights = best_weights(probas, dataset, classes)
 
-    if splits and all(member.artist is not None for member in trained.values()):
-        test, test_probas = _aligned(trained, "artist")
+    if splits and all(member.artist is not None for member in members):
+        test, test_probas = _aligned([(m.artist.test, m.artist.proba) for m in members])
         train_rows = split_masks(dataset, splits)[0]
         split_weights = best_weights([p[train_rows] for p in probas], dataset.subset(train_rows), classes)
         scores = segment_and_track_scores(test.y, combine(test_probas, split_weights), classes, test.groups)

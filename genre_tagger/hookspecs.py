@@ -29,8 +29,9 @@ Model
     A class with
 
     - ``name: str`` (class attribute) -- unique, stable;
-    - ``feature_extractor: str`` (class attribute) -- the ``name`` of the feature
-      extractor whose rows it consumes;
+    - ``feature_extractors: tuple[str, ...]`` (class attribute) -- the ``name`` of each
+      feature extractor whose rows it consumes; its ``X`` holds their columns side by
+      side, in this order;
     - ``__init__(**params)`` -- hyper-parameters only, all with defaults;
     - ``fit(X, y, groups=None) -> self`` -- ``X`` is ``[n_segments, n_features]``,
       ``y`` the genre of each row (str), ``groups`` the clip each row comes from, so any
@@ -83,7 +84,7 @@ class FeatureExtractor(Protocol):
 @runtime_checkable
 class GenreModel(Protocol):
     name: ClassVar[str]
-    feature_extractor: ClassVar[str]
+    feature_extractors: ClassVar[tuple[str, ...]]
     classes_: np.ndarray
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "GenreModel": ...

@@ -23,7 +23,7 @@ class PluginInfo:
     version: str
     kind: str  # "features" or "model"
     source: str  # distribution and module it came from
-    consumes: str = ""  # for models: the feature extractor they need
+    consumes: str = ""  # for models: the feature extractors they need
 
 
 class Registry:
@@ -40,7 +40,7 @@ class Registry:
                 _check(extractor, hookspecs.FeatureExtractor, source)
                 self._add("features", extractor.name, extractor, self.feature_extractors, source)
             for model in _call(manager, plugin, "genre_tagger_models"):
-                for attr in ("name", "feature_extractor", "fit", "predict_proba", "save", "load"):
+                for attr in ("name", "feature_extractors", "fit", "predict_proba", "save", "load"):
                     if not hasattr(model, attr):
                         raise PluginError(f"model {model!r} from {source} has no {attr!r}")
                 self._add("model", model.name, model, self.models, source)
@@ -73,7 +73,7 @@ class Registry:
             for name, ext in sorted(self.feature_extractors.items())
         ]
         rows += [
-            PluginInfo(name, str(getattr(m, "version", "")), "model", self._source["model", name], m.feature_extractor)
+            PluginInfo(name, str(getattr(m, "version", "")), "model", self._source["model", name], " ".join(m.feature_extractors))
             for name, m in sorted(self.models.items())
         ]
         return rows

@@ -34,17 +34,25 @@ SEED = 0
 
 @dataclass
 class Dataset:
-    """Feature rows of labelled clips: ``X [n_segments, n_features]``, and per row its
-    genre ``y``, clip id ``groups`` and position ``segment`` in the clip."""
+    """Feature rows of labelled clips: per extractor its columns ``[n_segments,
+    n_features]`` in ``features``, and per row its genre ``y``, clip id ``groups`` and
+    position ``segment`` in the clip.
 
-    X: np.ndarray
+    ``X`` puts the extractors' columns side by side in the order of ``features``, the
+    order a model names them in its ``feature_extractors``.
+    """
+
+    features: dict[str, np.ndarray]
+    versions: dict[str, str]  # extractor name -> version
     y: np.ndarray
     groups: np.ndarray
     segment: np.ndarray
-    feature_extractor: str
-    feature_version: str
     failures: list[str] = field(default_factory=list)
     n_duplicates_dropped: int = 0
+
+    @property
+    def X(self) -> np.ndarray:
+        return np.hstack(list(self.features.values()))
 
     @property
     def clips(self) -> np.ndarray:
@@ -52,11 +60,19 @@ class Dataset:
 
     def subset(self, mask: np.ndarray) -> "Dataset":
         return Dataset(
-            self.X[mask], self.y[mask], self.groups[mask], self.segment[mask], self.feature_extractor, self.feature_version
+            {name: rows[mask] for name, rows in self.features.items()}, self.versions,
+            self.y[mask], self.groups[mask], self.segment[mask],
+        )
+
+    def select(self, extractor_names: tuple[str, ...]) -> "Dataset":
+        """The columns of ``extractor_names`` only, in that order."""
+        return Dataset(
+            {name: self.features[name] for name in extractor_names}, {name: self.versions[name] for name in extractor_names},
+            self.y, self.groups, self.segment, self.failures, self.n_duplicates_dropped,
         )
 
     def keys(self) -> np.ndarray:
-        """``"<clip id>#<segment>"`` per row: the same segment in datasets of other features."""
+        """``"<clip id>#<segment>"`` per row: the same segment in other datasets."""
         return np.char.add(np.char.add(self.groups.astype(str), "#"), self.segment.astype(str))
 
     def summary(self) -> dict:
@@ -76,46 +92,57 @@ class Dataset:
 
 def build_dataset(
     clips: list[Clip],
-    extractor: FeatureExtractor,
+    extractors: list[FeatureExtractor],
     cache: cache_module.Cache,
     jobs: int = 1,
     on_progress: Callable[[Clip, Analysed | None], None] | None = None,
+    degradation: str | None = None,
 ) -> Dataset:
-    """Features of every segment of every clip, from the cache where possible.
+    """Features of every segment of every clip by each of ``extractors``, from the cache
+    where possible; each clip missing from the cache is decoded once for all of them.
 
-    Clips that fail to decode are listed in ``failures`` and left out.
-    ``on_progress(clip, result)`` is called once per clip (result ``None`` when cached).
+    With ``degradation`` (see :mod:`genre_tagger.degrade`), the features are those of a
+    degraded copy of each clip. Clips that fail to decode are listed in ``failures`` and
+    left out. ``on_progress(clip, result)`` is called once per clip (result ``None``
+    when cached).
     """
-    selection = selection_name(None)
-    extractor_key = cache_module.features_key(extractor.name, extractor.version)
-    features: dict[Path, np.ndarray] = {}
+    selection = selection_name(None, degradation)
+    keys = {e.name: cache_module.features_key(e.name, e.version) for e in extractors}
+    features: dict[Path, dict[str, np.ndarray]] = {}
     todo = []
     by_path = {clip.path: clip for clip in clips}
     for clip in clips:
-        cached = cache.get_features(cache_module.file_key(clip.path), extractor_key, selection)
-        if cached is not None:
+        file_key = cache_module.file_key(clip.path)
+        cached = {name: cache.get_features(file_key, key, selection) for name, key in keys.items()}
+        if all(rows is not None for rows in cached.values()):
             features[clip.path] = cached
             if on_progress:
                 on_progress(clip, None)
         else:
             todo.append(clip.path)
     failures = []
-    for result in analyse_many(todo, [extractor.name], None, jobs):
+    for result in analyse_many(todo, list(keys), None, jobs, degradation=degradation):
         if result.error:
             failures.append(result.error)
         else:
-            features[result.path] = result.features.features[extractor.name]
-            cache.put_features(cache_module.file_key(result.path), extractor_key, selection, features[result.path])
+            features[result.path] = result.features.features
+            file_key = cache_module.file_key(result.path)
+            for name, key in keys.items():
+                cache.put_features(file_key, key, selection, features[result.path][name])
         if on_progress:
             on_progress(by_path[result.path], result)
     ordered = [clip for clip in clips if clip.path in features]
     if not ordered:
         raise ValueError("no clip could be analysed")
-    X = np.vstack([features[c.path] for c in ordered])
-    y = np.concatenate([[c.genre] * len(features[c.path]) for c in ordered])
-    groups = np.concatenate([[c.clip_id] * len(features[c.path]) for c in ordered])
-    segment = np.concatenate([np.arange(len(features[c.path])) for c in ordered])
-    return Dataset(X, y, groups, segment, extractor.name, extractor.version, failures=failures)
+    counts = [len(features[c.path][extractors[0].name]) for c in ordered]
+    return Dataset(
+        {e.name: np.vstack([features[c.path][e.name] for c in ordered]) for e in extractors},
+        {e.name: e.version for e in extractors},
+        y=np.repeat([c.genre for c in ordered], counts),
+        groups=np.repeat([c.clip_id for c in ordered], counts),
+        segment=np.concatenate([np.arange(n) for n in counts]),
+        failures=failures,
+    )
 
 
 def drop_duplicate_rows(dataset: Dataset) -> Dataset:
@@ -125,7 +152,7 @@ def drop_duplicate_rows(dataset: Dataset) -> Dataset:
     and test at once.
     """
     _, first = np.unique(dataset.X, axis=0, return_index=True)
-    keep = np.zeros(len(dataset.X), dtype=bool)
+    keep = np.zeros(len(dataset.y), dtype=bool)
     keep[first] = True
     deduplicated = dataset.subset(keep)
     deduplicated.failures = dataset.failures
@@ -133,9 +160,30 @@ def drop_duplicate_rows(dataset: Dataset) -> Dataset:
     return deduplicated
 
 
-def _fit_predict(model_class: type[GenreModel], train: Dataset, test: Dataset) -> tuple[np.ndarray, np.ndarray]:
+def stack(datasets: list[Dataset]) -> Dataset:
+    """The rows of ``datasets`` (with the same columns) one after the other."""
+    first = datasets[0]
+    return Dataset(
+        {name: np.vstack([d.features[name] for d in datasets]) for name in first.features}, first.versions,
+        np.concatenate([d.y for d in datasets]), np.concatenate([d.groups for d in datasets]),
+        np.concatenate([d.segment for d in datasets]),
+    )
+
+
+def _with_copies(train: Dataset, augmented: list[Dataset]) -> Dataset:
+    """``train`` and the rows of ``augmented`` (degraded copies) of the same clips."""
+    if not augmented:
+        return train
+    clips = train.clips
+    return stack([train] + [copy.subset(np.isin(copy.groups, clips)) for copy in augmented])
+
+
+def _fit_predict(model_class: type[GenreModel], train: Dataset, tests: list[Dataset],
+                 augmented: list[Dataset] = ()) -> tuple[list[np.ndarray], np.ndarray]:
+    """Fit on ``train`` (plus its clips' rows of ``augmented``); probabilities for each of ``tests``."""
+    train = _with_copies(train, list(augmented))
     model = model_class().fit(train.X, train.y, train.groups)
-    return model.predict_proba(test.X), np.asarray(model.classes_).astype(str)
+    return [model.predict_proba(test.X) for test in tests], np.asarray(model.classes_).astype(str)
 
 
 def _align(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -164,29 +212,59 @@ def clip_folds(dataset: Dataset, n_folds: int = N_FOLDS) -> np.ndarray:
 
 
 @dataclass
+class OutOfFold:
+    """Rows of a dataset with their out-of-fold probabilities ``[n_rows, n_classes]`` and
+    the fold each row was tested in."""
+
+    rows: Dataset
+    proba: np.ndarray
+    folds: np.ndarray
+
+
+@dataclass
 class CrossValidation:
-    """Scores of a grouped CV and its out-of-fold probabilities ``[n_rows, n_classes]``."""
+    """Scores of a grouped CV and its out-of-fold probabilities ``[n_rows, n_classes]``;
+    ``degraded`` holds, per degradation, the out-of-fold probabilities of the test
+    clips' degraded copies."""
 
     scores: dict
     proba: np.ndarray
     classes: np.ndarray
     folds: np.ndarray
+    degraded: dict[str, OutOfFold] = field(default_factory=dict)
+
+    def robustness(self) -> dict[str, dict]:
+        """Scores with the test folds degraded, per degradation."""
+        return {name: scores_by_fold(o.rows, o.proba, self.classes, o.folds) for name, o in self.degraded.items()}
 
 
-def grouped_cv(model_class: type[GenreModel], dataset: Dataset, n_folds: int = N_FOLDS) -> CrossValidation:
+def grouped_cv(
+    model_class: type[GenreModel], dataset: Dataset, n_folds: int = N_FOLDS,
+    augmented: list[Dataset] = (), degraded: dict[str, Dataset] | None = None,
+) -> CrossValidation:
     """Clip-grouped, genre-stratified k-fold CV.
 
     Scores are computed once over the pooled out-of-fold predictions; ``*_std`` give the
-    spread of the per-fold scores.
+    spread of the per-fold scores. ``augmented`` are degraded copies of the clips (same
+    columns): each fold trains on its training clips' copies too, never on a test
+    clip's. Each fold's model also predicts the test clips' rows of every ``degraded``
+    copy (robustness).
     """
     classes = np.unique(dataset.y)
     proba = np.zeros((len(dataset.y), len(classes)))
     folds = clip_folds(dataset, n_folds)
+    clip_fold = dict(zip(dataset.groups, folds))
+    degraded = {name: copy.subset(np.isin(copy.groups, dataset.clips)) for name, copy in (degraded or {}).items()}
+    degraded_folds = {name: np.array([clip_fold[g] for g in copy.groups]) for name, copy in degraded.items()}
+    degraded_proba = {name: np.zeros((len(copy.y), len(classes))) for name, copy in degraded.items()}
     for fold in np.unique(folds):
-        train, test = dataset.subset(folds != fold), dataset.subset(folds == fold)
-        fold_proba, model_classes = _fit_predict(model_class, train, test)
-        proba[folds == fold] = _align(fold_proba, model_classes, classes)
-    return CrossValidation(scores_by_fold(dataset, proba, classes, folds), proba, classes, folds)
+        tests = [dataset.subset(folds == fold)] + [copy.subset(degraded_folds[n] == fold) for n, copy in degraded.items()]
+        fold_probas, model_classes = _fit_predict(model_class, dataset.subset(folds != fold), tests, augmented)
+        proba[folds == fold] = _align(fold_probas[0], model_classes, classes)
+        for name, fold_proba in zip(degraded, fold_probas[1:]):
+            degraded_proba[name][degraded_folds[name] == fold] = _align(fold_proba, model_classes, classes)
+    degraded_oof = {name: OutOfFold(degraded[name], degraded_proba[name], degraded_folds[name]) for name in degraded}
+    return CrossValidation(scores_by_fold(dataset, proba, classes, folds), proba, classes, folds, degraded_oof)
 
 
 def scores_by_fold(dataset: Dataset, proba: np.ndarray, classes: np.ndarray, folds: np.ndarray) -> dict:
@@ -199,6 +277,8 @@ def scores_by_fold(dataset: Dataset, proba: np.ndarray, classes: np.ndarray, fol
     for key in ("segment_accuracy", "track_accuracy", "track_balanced_accuracy", "track_macro_f1",
                 "track_balanced_accuracy_soft"):
         scores[f"{key}_std"] = float(np.std([fold[key] for fold in per_fold]))
+    for key in ("track_balanced_accuracy", "track_balanced_accuracy_soft"):  # for the ablation's paired differences
+        scores[f"{key}_folds"] = [float(fold[key]) for fold in per_fold]
     scores["folds"] = int(len(per_fold))
     return scores
 
@@ -213,11 +293,13 @@ class SplitResult:
     classes: np.ndarray
 
 
-def artist_split(model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]]) -> SplitResult:
-    """Train on the clips of train+valid, test on those of test (only clips present)."""
+def artist_split(model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]],
+                 augmented: list[Dataset] = ()) -> SplitResult:
+    """Train on the clips of train+valid (and their ``augmented`` copies), test on those
+    of test (only clips present)."""
     train_mask, test_mask = split_masks(dataset, splits)
     train, test = dataset.subset(train_mask), dataset.subset(test_mask)
-    proba, model_classes = _fit_predict(model_class, train, test)
+    (proba,), model_classes = _fit_predict(model_class, train, [test], augmented)
     scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
     scores["n_train_tracks"] = int(len(train.clips))
     return SplitResult(scores, test, proba, model_classes)
@@ -238,7 +320,7 @@ def leaky_split(model_class: type[GenreModel], dataset: Dataset) -> dict:
         np.arange(len(dataset.y)), test_size=0.2, stratify=dataset.y, random_state=SEED
     )
     train, test = dataset.subset(train_index), dataset.subset(test_index)
-    proba, model_classes = _fit_predict(model_class, train, test)
+    (proba,), model_classes = _fit_predict(model_class, train, [test])
     scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
     return {
         "segment_accuracy": scores["segment_accuracy"],
@@ -268,17 +350,26 @@ def _timed(run: Callable[[], object]) -> tuple[object, float]:
 
 
 def train_and_score(
-    model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]] | None
+    model_class: type[GenreModel], dataset: Dataset, splits: dict[str, set[str]] | None,
+    augmented: list[Dataset] = (), degraded: dict[str, Dataset] | None = None,
 ) -> TrainedModel:
-    """Score ``model_class`` three ways, then fit it on every clip of ``dataset``."""
+    """Score ``model_class`` three ways, then fit it on every clip of ``dataset``.
+
+    ``augmented`` (degraded copies of the clips) are added to every training set except
+    the leaky split's, which reproduces the original study; ``degraded`` copies are
+    scored by the grouped CV's models (``metrics["robustness"]``).
+    """
     started = time.perf_counter()
-    cv, seconds = _timed(lambda: grouped_cv(model_class, dataset))
+    cv, seconds = _timed(lambda: grouped_cv(model_class, dataset, augmented=augmented, degraded=degraded))
     metrics = {"grouped_cv": dict(cv.scores, seconds=seconds)}
+    if cv.degraded:
+        metrics["robustness"] = cv.robustness()
     artist = None
     if splits:
-        artist, seconds = _timed(lambda: artist_split(model_class, dataset, splits))
+        artist, seconds = _timed(lambda: artist_split(model_class, dataset, splits, augmented))
         metrics["artist_split"] = dict(artist.scores, seconds=seconds)
     leaky, seconds = _timed(lambda: leaky_split(model_class, dataset))
     metrics["leaky_random_split"] = dict(leaky, seconds=seconds)
-    model = model_class().fit(dataset.X, dataset.y, dataset.groups)
+    everything = _with_copies(dataset, list(augmented))
+    model = model_class().fit(everything.X, everything.y, everything.groups)
     return TrainedModel(model, dataset, metrics, cv, artist, time.perf_counter() - started)

@@ -6,12 +6,13 @@ file; with ``jobs=1`` everything runs in this process.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generator, Iterable, Iterator, Sequence
+from typing import Callable, Generator, Iterable, Iterator, Sequence
 
 from genre_tagger import analysis, audio, segments
 from genre_tagger.plugins import registry
@@ -26,12 +27,14 @@ class Analysed:
     error: str | None = None
 
 
-def analyse(path: Path, extractor_names: tuple[str, ...], max_segments: int | None) -> Analysed:
-    """Features of one file by each named extractor; every failure becomes a one-line
+def analyse(path: Path, extractor_names: tuple[str, ...], max_segments: int | None,
+            degradation: str | None = None) -> Analysed:
+    """Features of one file by each named extractor (see
+    :func:`genre_tagger.analysis.file_features`); every failure becomes a one-line
     ``error`` naming the file."""
     try:
         extractors = [registry().feature_extractor(name) for name in extractor_names]
-        return Analysed(path, analysis.file_features(path, extractors, max_segments))
+        return Analysed(path, analysis.file_features(path, extractors, max_segments, degradation))
     except audio.AudioError as error:
         return Analysed(path, error=str(error))
     except segments.TooShortError as error:
@@ -54,9 +57,12 @@ def _quiet_worker() -> None:
 
 def analyse_many(
     paths: Iterable[Path], extractor_names: Sequence[str], max_segments: int | None = None, jobs: int = 1,
-    cluster: str | None = None,
+    cluster: str | None = None, degradation: str | None = None,
 ) -> Iterator[Analysed]:
     """Analyse ``paths``, yielding results as they complete (not in input order).
+
+    ``degradation`` analyses a degraded copy of the audio (training only; not on a
+    cluster).
 
     With ``cluster`` (a Dask scheduler address, or ``"local"`` for a local Dask cluster
     of ``jobs`` processes) the files are analysed there instead: see
@@ -75,11 +81,14 @@ def analyse_many(
     if cluster:
         from genre_tagger.cluster import analyse_on_cluster
 
+        if degradation:
+            raise ValueError("degraded copies are not analysed on a cluster")
         yield from analyse_on_cluster(paths, extractor_names, max_segments, cluster, jobs)
         return
+    work = functools.partial(analyse, extractor_names=extractor_names, max_segments=max_segments, degradation=degradation)
     if jobs <= 1:
         for path in paths:
-            yield analyse(path, extractor_names, max_segments)
+            yield work(path)
         return
     queue = iter(paths)
     suspects: list[Path] = []  # in flight when a worker died: retried alone
@@ -89,7 +98,7 @@ def analyse_many(
         with _pool(jobs) as pool:
             for index, path in enumerate(suspects):
                 try:
-                    result = pool.submit(analyse, path, extractor_names, max_segments).result()
+                    result = pool.submit(work, path).result()
                 except BrokenProcessPool:
                     crashes_in_a_row += 1
                     if crashes_in_a_row > 2 * jobs + 2:
@@ -100,7 +109,7 @@ def analyse_many(
                 crashes_in_a_row = 0
                 yield result
             else:
-                suspects, finished = yield from _analyse_queue(pool, queue, extractor_names, max_segments, 2 * jobs)
+                suspects, finished = yield from _analyse_queue(pool, queue, work, 2 * jobs)
 
 
 def _pool(jobs: int) -> ProcessPoolExecutor:
@@ -109,9 +118,9 @@ def _pool(jobs: int) -> ProcessPoolExecutor:
 
 
 def _analyse_queue(
-    pool: ProcessPoolExecutor, queue: Iterator[Path], extractor_names: tuple[str, ...], max_segments: int | None, in_flight: int
+    pool: ProcessPoolExecutor, queue: Iterator[Path], work: Callable[[Path], Analysed], in_flight: int
 ) -> Generator[Analysed, None, tuple[list[Path], bool]]:
-    """Analyse the files of ``queue`` on ``pool``, ``in_flight`` at a time.
+    """Run ``work`` on the files of ``queue`` on ``pool``, ``in_flight`` at a time.
 
     Returns ``([], True)`` when all are done, or ``(files whose analysis was lost, False)``
     when a worker died and broke the pool.
@@ -119,7 +128,7 @@ def _analyse_queue(
     pending: dict[Future, Path] = {}
     for path in queue:
         try:
-            pending[pool.submit(analyse, path, extractor_names, max_segments)] = path
+            pending[pool.submit(work, path)] = path
         except BrokenProcessPool:
             lost = yield from _drain(pending)
             return [path, *lost], False

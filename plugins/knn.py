@@ -34,7 +34,7 @@ class BalancedKNN:
     """
 
     name: ClassVar[str] = "knn"
-    feature_extractor: ClassVar[str] = "gtzan57"
+    feature_extractors: ClassVar[tuple[str, ...]] = ("gtzan57",)
     version: ClassVar[str] = "1"
 
     def __init__(self, n_neighbors=(1, 3, 5, 9, 15, 25), weights=("uniform", "distance"), cv: int = 5):

@@ -22,7 +22,7 @@ class LightGBMGenreModel:
     """Standardise, then LightGBM multiclass trees with balanced class weights."""
 
     name: ClassVar[str] = "lightgbm"
-    feature_extractor: ClassVar[str] = "gtzan57"
+    feature_extractors: ClassVar[tuple[str, ...]] = ("gtzan57",)
     version: ClassVar[str] = "1"
 
     def __init__(

@@ -10,7 +10,7 @@ import audiofactory
 from genre_tagger import audio, bundle, segments
 from genre_tagger.plugins import registry
 from genre_tagger_plugins import hog_mel
-from genre_tagger_plugins.hog_logreg import HogLogReg
+from genre_tagger_plugins.logreg import HogLogReg
 
 MAX_BUNDLE_BYTES = 20 * 1024 * 1024
 
@@ -43,7 +43,7 @@ def test_registered_with_the_chosen_defaults(extractor):
     assert n == len(set(extractor.feature_names))
     assert n == hog_mel.hog_size(hog_mel.N_MELS, 130, hog_mel.ORIENTATIONS, hog_mel.PIXELS_PER_CELL, 2)
     assert 100 < n <= 4096  # a few thousand floats per cached segment at most
-    assert registry().model("hog-logreg").feature_extractor == "hog-mel"
+    assert registry().model("hog-logreg").feature_extractors == ("hog-mel",)
 
 
 def test_features_are_finite_bounded_and_deterministic(extractor, clip_segments):
@@ -131,7 +131,7 @@ def test_model_round_trips_through_a_bundle(n_components, data, extractor, tmp_p
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     assert (model.classes_[model.predict_proba(X).argmax(1)] == y).mean() > 0.9
 
-    saved = bundle.Bundle(model, extractor.name, extractor.version, training={"n_clips": 24})
+    saved = bundle.Bundle(model, {extractor.name: extractor.version}, training={"n_clips": 24})
     directory = bundle.save(saved, tmp_path / "hog")
     assert not list(directory.glob("*.pkl"))
     assert bundle_bytes(directory) < MAX_BUNDLE_BYTES
@@ -147,7 +147,7 @@ def test_default_model_bundle_is_small(data, extractor, tmp_path):
     y = np.repeat([f"g{i}" for i in range(10)], 30)
     X = rng.random((len(y), n_features)) + np.repeat(rng.random((10, n_features)), 30, axis=0)
     model = HogLogReg(C=(0.01,)).fit(X, y, np.repeat(np.arange(60), 5))
-    directory = bundle.save(bundle.Bundle(model, extractor.name, extractor.version), tmp_path / "big")
+    directory = bundle.save(bundle.Bundle(model, {extractor.name: extractor.version}), tmp_path / "big")
     assert bundle_bytes(directory) < MAX_BUNDLE_BYTES
 
 

@@ -28,7 +28,7 @@ def data():
     return synthetic()
 
 
-@pytest.mark.parametrize("name", ["knn", "lightgbm"])
+@pytest.mark.parametrize("name", ["knn", "lightgbm", "logreg"])
 def test_model_fits_predicts_and_round_trips_without_pickle(name, data, tmp_path):
     X, y, groups = data
     plugins = registry()
@@ -41,8 +41,8 @@ def test_model_fits_predicts_and_round_trips_without_pickle(name, data, tmp_path
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     assert (model.classes_[proba.argmax(1)] == y[:7]).mean() > 0.8
 
-    extractor = plugins.feature_extractor(model_class.feature_extractor)
-    saved = bundle.Bundle(model, extractor.name, extractor.version, training={"n_clips": 28}, metrics={"x": 1})
+    versions = {name: plugins.feature_extractor(name).version for name in model_class.feature_extractors}
+    saved = bundle.Bundle(model, versions, training={"n_clips": 28}, metrics={"x": 1})
     bundle.save(saved, tmp_path / name)
     assert not list((tmp_path / name).glob("*.pkl"))
     loaded = bundle.load(tmp_path / name, plugins)
@@ -65,8 +65,7 @@ def saved_knn(data, tmp_path):
     X, y, groups = data
     plugins = registry()
     model = plugins.model("knn")(n_neighbors=(3,), weights=("uniform",)).fit(X, y, groups)
-    extractor = plugins.feature_extractor("gtzan57")
-    return bundle.save(bundle.Bundle(model, extractor.name, extractor.version), tmp_path / "knn")
+    return bundle.save(bundle.Bundle(model, {"gtzan57": plugins.feature_extractor("gtzan57").version}), tmp_path / "knn")
 
 
 def test_tampered_bundle_is_refused(saved_knn):
@@ -88,7 +87,7 @@ def test_truncated_bundle_is_refused(saved_knn):
 def test_bundle_for_other_feature_version_is_refused(saved_knn):
     meta_path = saved_knn / "bundle.json"
     meta = json.loads(meta_path.read_text())
-    meta["feature_extractor"]["version"] = "0-old"
+    meta["feature_extractors"][0]["version"] = "0-old"
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(bundle.BundleError, match="version 0-old"):
         bundle.load(saved_knn, registry())

@@ -21,9 +21,9 @@ def test_builtin_plugins_come_from_entry_points():
 
 
 def test_plugins_command_lists_name_version_kind_and_source():
-    result = CliRunner().invoke(main, ["plugins"])
+    result = CliRunner().invoke(main, ["plugins"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for text in ("gtzan57", "knn", "lightgbm", "features", "model", "genre_tagger_plugins"):
+    for text in ("gtzan57", "timbre-rhythm", "knn", "lightgbm", "logreg", "features", "model", "genre_tagger_plugins.logreg"):
         assert text in result.output
 
 

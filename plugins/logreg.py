@@ -1,7 +1,8 @@
-"""Logistic regression on HOG features of log-mel spectrograms (``hog-mel``).
+"""Logistic regression models: ``logreg`` on ``gtzan57`` + ``timbre-rhythm``, and
+``hog-logreg`` on HOG features of log-mel spectrograms (``hog-mel``).
 
-The original study's spectrogram model: HOG of the spectrogram image, PCA, logistic
-regression. Here, per segment:
+``hog-logreg`` is the original study's spectrogram model: HOG of the spectrogram image,
+PCA, logistic regression. ``logreg`` is the same without PCA. Per segment:
 
 1. **StandardScaler** -- every HOG column to zero mean and unit variance;
 2. **PCA** (optional, ``n_components``) -- the leading principal components of the
@@ -14,7 +15,7 @@ regression. Here, per segment:
    ``n_samples / (n_classes * n_samples_of_its_class)``, so every genre carries the same
    total weight in the loss instead of the four large ones dominating it.
 
-The regularisation ``C`` is chosen inside :meth:`HogLogReg.fit` by inner grouped CV
+The regularisation ``C`` is chosen inside :meth:`LogReg.fit` by inner grouped CV
 over the training rows (segments of one clip never on both sides, ``groups``), scored
 by track balanced accuracy (majority vote of each clip's segments), ties to the smaller
 ``C``.
@@ -41,10 +42,12 @@ from genre_tagger.metrics import segment_and_track_scores
 #: chosen with the hog-mel settings by benchmarks/select_hog.py
 N_COMPONENTS = 128
 C_CANDIDATES = (0.0003, 0.001, 0.003, 0.01, 0.03)
+#: logreg's 201 columns are far fewer than hog-logreg's: weaker regularisation fits
+LOGREG_C_CANDIDATES = (0.01, 0.03, 0.1, 0.3)
 
 
-class HogLogReg:
-    """Standardise, PCA, class-balanced multinomial logistic regression.
+class LogReg:
+    """Standardise, optionally PCA, class-balanced multinomial logistic regression.
 
     Parameters
     ----------
@@ -61,27 +64,29 @@ class HogLogReg:
     slower.
     """
 
-    name: ClassVar[str] = "hog-logreg"
-    feature_extractor: ClassVar[str] = "hog-mel"
+    name: ClassVar[str] = "logreg"
+    feature_extractors: ClassVar[tuple[str, ...]] = ("gtzan57", "timbre-rhythm")
     version: ClassVar[str] = "1"
 
     def __init__(
         self,
-        n_components: int | None = N_COMPONENTS,
-        C: float | tuple[float, ...] = C_CANDIDATES,
+        n_components: int | None = None,
+        C: float | tuple[float, ...] = LOGREG_C_CANDIDATES,
         cv: int = 3,
         max_iter: int = 3000,
         random_state: int = 0,
+        class_weight: str | None = "balanced",
     ):
         self.n_components = n_components
         self.C = tuple(C) if isinstance(C, (tuple, list)) else (float(C),)
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
+        self.class_weight = class_weight
 
     # --- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "HogLogReg":
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "LogReg":
         """Fit on ``X [n_segments, n_features]``, genres ``y`` and clip ids ``groups``."""
         X, y = np.asarray(X, dtype=float), np.asarray(y).astype(str)
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
@@ -104,7 +109,7 @@ class HogLogReg:
         proba = {c: np.zeros((len(y), len(classes))) for c in self.C}
         for train, test in folds.split(X, y, groups):
             # scaler and PCA once per fold, shared by every C
-            model = HogLogReg(self.n_components, self.C, self.cv, self.max_iter, self.random_state)
+            model = type(self)(self.n_components, self.C, self.cv, self.max_iter, self.random_state, self.class_weight)
             Z_train = model._fit_transform(X[train])
             Z_test = model._transform(X[test])
             for c in self.C:
@@ -134,7 +139,7 @@ class HogLogReg:
 
     def _fit_logreg(self, Z: np.ndarray, y: np.ndarray, C: float) -> None:
         self.classes_ = np.unique(y)
-        logreg = LogisticRegression(C=C, class_weight="balanced", max_iter=self.max_iter)
+        logreg = LogisticRegression(C=C, class_weight=self.class_weight, max_iter=self.max_iter)
         logreg.fit(Z, np.searchsorted(self.classes_, y))
         self.coef_, self.intercept_ = logreg.coef_, logreg.intercept_
 
@@ -181,15 +186,17 @@ class HogLogReg:
                 "C_candidates": [float(c) for c in self.C],
                 "cv": self.cv,
                 "max_iter": self.max_iter,
+                "class_weight": self.class_weight,
                 "cv_scores": self.scores_,
             },
             arrays=arrays,
         )
 
     @classmethod
-    def load(cls, state: ModelState) -> "HogLogReg":
+    def load(cls, state: ModelState) -> "LogReg":
         p, a = state.params, state.arrays
-        model = cls(n_components=p["n_components"], C=(p["C"],), cv=p.get("cv", 3), max_iter=p.get("max_iter", 3000))
+        model = cls(n_components=p["n_components"], C=(p["C"],), cv=p.get("cv", 3), max_iter=p.get("max_iter", 3000),
+                    class_weight=p.get("class_weight", "balanced"))
         model.C = tuple(p.get("C_candidates", [p["C"]]))
         model.C_ = p["C"]
         model.scores_ = p.get("cv_scores", {})
@@ -204,6 +211,17 @@ class HogLogReg:
         return model
 
 
+class HogLogReg(LogReg):
+    """:class:`LogReg` on ``hog-mel``, with PCA to :data:`N_COMPONENTS`."""
+
+    name: ClassVar[str] = "hog-logreg"
+    feature_extractors: ClassVar[tuple[str, ...]] = ("hog-mel",)
+
+    def __init__(self, n_components: int | None = N_COMPONENTS, C: float | tuple[float, ...] = C_CANDIDATES,
+                 cv: int = 3, max_iter: int = 3000, random_state: int = 0, class_weight: str | None = "balanced"):
+        super().__init__(n_components, C, cv, max_iter, random_state, class_weight)
+
+
 @hookimpl
 def genre_tagger_models():
-    return [HogLogReg]
+    return [LogReg, HogLogReg]
