@@ -9,7 +9,11 @@ A bundle is a folder::
     <name>.txt       the model's text state (e.g. a LightGBM model)
 
 Loading checks every checksum before reading anything, so a truncated or tampered
-bundle is refused, and nothing in a bundle is ever executed.
+bundle is refused, and nothing in a bundle is ever executed. :func:`load` checks the
+whole bundle -- metadata, checksums, readable arrays, installed plugins and feature
+versions -- but makes the model itself (``model_class.load``: scikit-learn, LightGBM,
+parsing a booster) only when it is first used, so a scan answered from the cache, which
+needs only :attr:`Bundle.checksum`, never pays for it.
 """
 
 from __future__ import annotations
@@ -20,11 +24,10 @@ import json
 import os
 import platform
 import zipfile
-from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -41,24 +44,63 @@ class BundleError(Exception):
     """A bundle is missing, damaged, or made for other features than those installed."""
 
 
-@dataclass
 class Bundle:
-    """A trained model together with what it was trained on and how well it did."""
+    """A trained model together with what it was trained on and how well it did.
 
-    model: GenreModel
-    feature_extractors: dict[str, str]  # name -> version, in the model's column order
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
-    checksum: str = ""  # SHA-256 of bundle.json: identifies this exact model in caches
+    Made around a fitted model (``Bundle(model, versions, ...)``, as ``retrain`` does), or
+    by :func:`load`, which passes a ``loader`` instead: the model is then made on first
+    use (:attr:`model`, :meth:`predict_proba`, :meth:`load_model`), and ``name`` and
+    ``classes`` come from the bundle's metadata, which the loader checks the model
+    against. A loader raises :class:`BundleError` when the model cannot be made.
+    """
+
+    def __init__(
+        self,
+        model: GenreModel | None,
+        feature_extractors: dict[str, str],  # name -> version, in the model's column order
+        training: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        path: Path | None = None,
+        checksum: str = "",  # SHA-256 of bundle.json: identifies this exact model in caches
+        *,
+        loader: Callable[[], GenreModel] | None = None,
+        name: str | None = None,
+        classes: list[str] | None = None,
+    ):
+        if model is None and (loader is None or name is None or classes is None):
+            raise TypeError("a Bundle needs a model, or a loader with the name and classes of its model")
+        self._model = model
+        self._loader = loader
+        self.feature_extractors = feature_extractors
+        self.training = {} if training is None else training
+        self.metrics = {} if metrics is None else metrics
+        self.path = path
+        self.checksum = checksum
+        self._name = name
+        self._classes = None if classes is None else np.array(classes)
+
+    def __repr__(self) -> str:
+        return f"Bundle({self.name!r}, path={self.path!r}, loaded={self._model is not None})"
+
+    @property
+    def model(self) -> GenreModel:
+        """The model, made by the loader on first use; raises :class:`BundleError` when it cannot be."""
+        self.load_model()
+        return self._model
+
+    def load_model(self) -> None:
+        """Make the model now (nothing to do once made), so that a bundle whose model cannot
+        be made fails once, before any file is analysed for it, rather than on every file."""
+        if self._model is None:
+            self._model = self._loader()
 
     @property
     def name(self) -> str:
-        return self.model.name
+        return self._name if self._name is not None else self.model.name
 
     @property
     def classes(self) -> np.ndarray:
-        return self.model.classes_
+        return self._classes if self._classes is not None else self.model.classes_
 
     @property
     def extractors(self) -> list[str]:
@@ -133,8 +175,16 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load(directory: str | Path, registry: Registry):
+def load(directory: str | Path, registry: Registry) -> Bundle:
     """Load a bundle, refusing it when damaged or made for other features.
+
+    Everything that can be checked without making the model is checked here, so a
+    missing, truncated, tampered or stale bundle (or one for a plugin that is not
+    installed) raises :class:`BundleError` at once: the metadata, every file's checksum,
+    the arrays (read with ``allow_pickle=False``) and the feature extractor versions. The
+    model itself is made on first use (see :class:`Bundle`); that is also when a plugin
+    that cannot load this state, or a model whose classes differ from the metadata's,
+    raises :class:`BundleError`.
 
     The model class comes from the installed plugins (by the name recorded in the
     bundle), never from the bundle itself. An ensemble bundle loads as an
@@ -162,6 +212,7 @@ def load(directory: str | Path, registry: Registry):
         model_class = registry.model(meta["model"])
         wanted = {entry["name"]: entry["version"] for entry in meta["feature_extractors"]}
         installed = {name: registry.feature_extractor(name).version for name in wanted}
+        classes = [str(c) for c in meta["classes"]]
     except (KeyError, TypeError) as error:
         raise BundleError(f"{directory / META_FILE}: incomplete metadata (no {error})") from None
     except Exception as error:  # PluginError: the plugin is not installed
@@ -179,19 +230,28 @@ def load(directory: str | Path, registry: Registry):
         raise BundleError(f"{directory / ARRAYS_FILE}: unreadable arrays ({error})") from None
     texts = {name: files[f"{name}.txt"].decode("utf-8") for name in meta.get("texts", [])}
     state = ModelState(params=meta.get("params", {}), arrays=arrays, texts=texts)
-    try:
-        model = model_class.load(state)
-    except Exception as error:
-        raise BundleError(f"{directory}: the {meta['model']} plugin could not load this bundle ({error})") from None
-    if [str(c) for c in model.classes_] != meta["classes"]:
-        raise BundleError(f"{directory}: the classes of the model do not match its metadata")
+
+    def make_model() -> GenreModel:
+        # deferred: the plugin's load imports its libraries and parses its state (a
+        # LightGBM booster: several MB of text), which a scan from the cache never needs
+        try:
+            model = model_class.load(state)
+        except Exception as error:
+            raise BundleError(f"{directory}: the {meta['model']} plugin could not load this bundle ({error})") from None
+        if [str(c) for c in model.classes_] != meta["classes"]:
+            raise BundleError(f"{directory}: the classes of the model do not match its metadata")
+        return model
+
     return Bundle(
-        model=model,
+        None,
         feature_extractors=wanted,
         training=meta.get("training", {}),
         metrics=meta.get("metrics", {}),
         path=directory,
         checksum=meta_checksum,
+        loader=make_model,
+        name=str(meta["model"]),
+        classes=classes,
     )
 
 

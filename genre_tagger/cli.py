@@ -10,6 +10,7 @@ import shlex
 from collections import Counter
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
@@ -18,12 +19,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from genre_tagger import __version__, bundle, modelcard, training
+from genre_tagger import __version__, bundle, modelcard
 from genre_tagger import ensemble as ensemble_module
 from genre_tagger.cache import Cache, CacheError, default_path
 from genre_tagger.dataset import find_clips, read_split_dir
 from genre_tagger.plugins import PluginError, registry
 from genre_tagger.voting import VOTES
+
+
+if TYPE_CHECKING:
+    from genre_tagger import training
 
 # soft_wrap: a one-line error stays one line in logs, whatever the terminal width
 console = Console(stderr=True, soft_wrap=True)
@@ -109,6 +114,7 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
             augment: bool, robustness: bool, ablation: bool, jobs: int, cache_path: str | None, no_cache: bool) -> None:
     """Train the models from a GTZAN-style folder and report honest scores."""
     from genre_tagger import ablation as ablation_module
+    from genre_tagger import training
     from genre_tagger.degrade import DEGRADATIONS
 
     plugins = registry()
@@ -203,6 +209,8 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
 
 def _clip_features(clips, extractors, cache, jobs: int, degradation: str | None) -> training.Dataset:
     """Every clip's features by every extractor, with a progress bar."""
+    from genre_tagger import training
+
     label = "features" + (f" of {degradation} copies" if degradation else "")
     with _progress() as progress:
         task = progress.add_task(f"{label}: {', '.join(e.name for e in extractors)}", total=len(clips))
@@ -341,6 +349,8 @@ def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_
 
         try:
             summary = Scanner(model, options, cache, journal, on_result).scan(files, walk_errors)
+        except bundle.BundleError as error:  # its model is made on first use: see bundle.load
+            _fail(str(error))
         finally:
             if journal is not None:
                 journal.close()
@@ -471,7 +481,10 @@ def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, ad
             if error:
                 progress.console.print(f"[red]failed[/] {escape(error)}", highlight=False)
 
-        result = evaluation.evaluate(labelled, bundles, cache, options, on_start, on_file)
+        try:
+            result = evaluation.evaluate(labelled, bundles, cache, options, on_start, on_file)
+        except bundle.BundleError as error:  # a model is made on first use: see bundle.load
+            _fail(str(error))
 
     out = Console()
     out.print(_evaluation_summary_table(result))

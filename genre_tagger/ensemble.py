@@ -18,13 +18,18 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genre_tagger import bundle as bundle_module
-from genre_tagger.metrics import segment_and_track_scores
 from genre_tagger.plugins import Registry
-from genre_tagger.training import Dataset, TrainedModel, scores_by_fold, split_masks
+
+if TYPE_CHECKING:
+    from genre_tagger.training import Dataset, TrainedModel
+
+# Scans import this module to load ensembles; the functions that train one import the
+# training and scoring modules (and with them scikit-learn, ~1 s) only when called.
 
 NAME = "ensemble"
 KIND = "ensemble"
@@ -44,6 +49,8 @@ def combine(probas: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
 
 def best_weights(probas: list[np.ndarray], dataset: Dataset, classes: np.ndarray) -> np.ndarray:
     """The grid weights with the best track balanced accuracy on ``dataset``'s rows."""
+    from genre_tagger.metrics import segment_and_track_scores
+
     grid = weight_grid(len(probas))
     scores = [
         segment_and_track_scores(dataset.y, combine(probas, w), classes, dataset.groups)["track_balanced_accuracy"]
@@ -71,6 +78,11 @@ class Ensemble:
     @property
     def extractors(self) -> list[str]:
         return sorted({name for member in self.members for name in member.extractors})
+
+    def load_model(self) -> None:
+        """Make every member's model now (see :meth:`genre_tagger.bundle.Bundle.load_model`)."""
+        for member in self.members:
+            member.load_model()
 
     def predict_proba(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """``[n_segments, n_classes]`` from ``{extractor name: [n_segments, n_features]}``."""
@@ -105,6 +117,9 @@ def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) 
     the train+valid clips' out-of-fold predictions). There is no leaky-split score: the
     ensemble is never trained on a random split of segments.
     """
+    from genre_tagger.metrics import segment_and_track_scores
+    from genre_tagger.training import scores_by_fold, split_masks
+
     members = list(trained.values())
     dataset, probas = _aligned([(m.dataset, m.cv.proba) for m in members])
     classes = members[0].cv.classes
@@ -160,7 +175,11 @@ def save(directory: str | Path, member_names: list[str], weights: np.ndarray, cl
 
 
 def load(directory: str | Path, meta: dict, registry: Registry) -> Ensemble:
-    """Load an ensemble and its members from the sibling folders of ``directory``."""
+    """Load an ensemble and its members from the sibling folders of ``directory``.
+
+    The members are checked as :func:`genre_tagger.bundle.load` checks a bundle, and
+    their models are made on first use, like a single bundle's.
+    """
     directory = Path(directory)
     members = [bundle_module.load(directory.parent / name, registry) for name in meta["members"]]
     weights = np.asarray(meta["weights"], dtype=float)

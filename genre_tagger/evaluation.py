@@ -33,6 +33,8 @@ the mean F1 over those classes (a class never predicted has F1 0).
 
 from __future__ import annotations
 
+import importlib
+
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -471,7 +473,7 @@ class PlotUnavailable(RuntimeError):
 def require_matplotlib() -> None:
     """Raise :class:`PlotUnavailable` with install instructions when matplotlib is missing."""
     try:
-        import matplotlib  # noqa: F401
+        importlib.import_module("matplotlib")
     except ImportError:
         raise PlotUnavailable(
             "--plot needs matplotlib, which is not installed: pip install 'genre-tagger[plot]' (or: pip install matplotlib)"

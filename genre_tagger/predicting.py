@@ -8,23 +8,27 @@ Shared by ``scan`` and ``evaluate``:
 3. analysis -- decode and extract -- on worker processes or a Dask cluster.
 
 Every prediction made here is cached, so an interrupted run resumes where it stopped.
+The model of a bundle is made (:meth:`genre_tagger.bundle.Bundle.load_model`) only when
+a file is not answered by the cache, so a fully cached run never loads it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
 from genre_tagger import cache as cache_module
 from genre_tagger.analysis import selection_name
-from genre_tagger.bundle import Bundle
-from genre_tagger.ensemble import Ensemble
 from genre_tagger.plugins import registry
 from genre_tagger.voting import majority_vote
 from genre_tagger.workers import Analysed, analyse_many
+
+if TYPE_CHECKING:  # only named in annotations
+    from genre_tagger.bundle import Bundle
+    from genre_tagger.ensemble import Ensemble
 
 UNKNOWN = "unknown"
 
@@ -96,6 +100,11 @@ def predict_files(
 
     Features are cached only with ``cache_features``: a HOG row is ~10 KB per segment,
     too much to keep for a whole library, but cheap for an evaluation set.
+
+    The bundle's model is made before the first file that needs it is predicted or
+    analysed; a model that cannot be made raises
+    :class:`~genre_tagger.bundle.BundleError` from here then, once, rather than failing
+    every file.
     """
     settings = selection_name(max_segments)
     model_key = cache_module.model_key(bundle.name, bundle.checksum)
@@ -118,9 +127,12 @@ def predict_files(
             durations[path] = cached["duration_s"]
         rows = {name: cache.get_features(key, fk, settings) for name, fk in feature_keys.items()} if cache_features else {}
         if rows and all(r is not None for r in rows.values()):
+            bundle.load_model()
             yield _predicted(bundle, cache, path, key, key, rows, durations.get(path), model_key, settings)
         else:
             pending[path] = key
+    if pending:
+        bundle.load_model()
     for analysed in analyse_many(list(pending), bundle.extractors, max_segments, jobs, cluster=cluster):
         prediction = _from_analysis(bundle, cache, analysed, pending[analysed.path], model_key, settings,
                                     feature_keys if cache_features else {})

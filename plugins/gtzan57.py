@@ -56,9 +56,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from typing import Callable
 
-import librosa
-import numba
+import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
 import numpy as np
 
 from genre_tagger.hookspecs import hookimpl
@@ -268,8 +268,40 @@ def _tempo(log_mel: np.ndarray, sr: int) -> np.ndarray:
 HPSS_KERNEL = 31  # librosa's default kernel_size, in frames (harmonic) and bins (percussive)
 _LANES = 64  # lines filtered together: a multiple of the SIMD width, so the loops vectorise
 
+# The numba kernels below are compiled when one of them is first called, not at import:
+# every command imports this plugin (to register it), and importing numba takes about
+# 0.2 s that a scan answered from the cache never needs.
+_JIT_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+_KERNELS: dict[str, Callable] = {}  # name -> Python function, in definition order
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+def _kernel(function: Callable) -> Callable:
+    """``numba.njit(**_JIT_OPTIONS)(function)``, applied on the first call of any kernel.
+
+    That first call binds every kernel's module-level name to its numba dispatcher, so
+    kernels that call each other compile against dispatchers, as with ``@numba.njit``
+    written at each definition; later calls go to the dispatchers directly.
+    """
+    _KERNELS[function.__name__] = function
+
+    @functools.wraps(function)
+    def first_call(*args):
+        _jit_kernels()
+        return globals()[function.__name__](*args)
+
+    return first_call
+
+
+@functools.cache
+def _jit_kernels() -> None:
+    import numba
+
+    jit = numba.njit(**_JIT_OPTIONS)
+    for name, function in _KERNELS.items():
+        globals()[name] = jit(function)
+
+
+@_kernel
 def _reflect(i, n):
     """Index ``i`` of a line of length ``n`` extended like scipy.ndimage's mode "reflect"."""
     if n == 1:
@@ -281,7 +313,7 @@ def _reflect(i, n):
     return i
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+@_kernel
 def _slide_medians(pad, out, m):
     """Running medians of ``_LANES`` interleaved lines.
 
@@ -325,7 +357,7 @@ def _slide_medians(pad, out, m):
                 out[(k - width + 1) * lanes + lane] = window[half * lanes + lane]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+@_kernel
 def _median_filter(spec, along_time):
     """``scipy.ndimage.median_filter(spec, size=31 along one axis, mode="reflect")``.
 
@@ -371,7 +403,7 @@ def _median_filter(spec, along_time):
     return out
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+@_kernel
 def _masked_spectra(stft_parts, magnitude, harm, perc):
     """librosa.decompose.hpss's soft masks (power 2, margin 1) applied to an STFT.
 
@@ -448,7 +480,7 @@ def _hpss_waveforms(stft: np.ndarray, magnitude: np.ndarray, n_samples: int) -> 
 # instead of many passes over [n, 1025, frames] temporaries.
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+@_kernel
 def _spectral_shape(magnitude, freq, roll_percent):
     """Centroid, bandwidth (p=2) and rolloff (Hz) of every frame: float64 ``[n, 1, frames]`` each."""
     n, n_bins, n_frames = magnitude.shape
@@ -491,7 +523,7 @@ def _spectral_shape(magnitude, freq, roll_percent):
     return centroid, bandwidth, rolloff
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+@_kernel
 def _zero_crossing_rate(block, frame_length, hop_length, n_frames):
     """``librosa.feature.zero_crossing_rate(block)`` (centred frames): float64 ``[n, 1, frames]``."""
     n, n_samples = block.shape

@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import functools
 
-import librosa
+import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
 import numpy as np
-from skimage.feature import hog
 
 from genre_tagger.hookspecs import hookimpl
 from genre_tagger.segments import SAMPLE_RATE, SEGMENT_SAMPLES
@@ -109,6 +108,8 @@ def hog_of_images(
     ``skimage.feature.hog`` with square cells and blocks, ``L2-Hys`` normalisation; the
     pixels past the last whole cell (right and top edges) are ignored, as skimage does.
     """
+    from skimage.feature import hog  # here: a scan answered from the cache never needs it
+
     images = np.asarray(images)
     if images.ndim != 3:
         raise ValueError(f"expected images of shape [n, height, width], got shape {images.shape}")

@@ -14,13 +14,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import StratifiedGroupKFold
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
 
 from genre_tagger.hookspecs import ModelState, hookimpl
-from genre_tagger.scaling import scaler_arrays, scaler_from_arrays
+
+# scikit-learn is imported where it is used: every command loads this plugin (to list the
+# registered models), and importing scikit-learn takes about 1 s.
 
 
 class BalancedKNN:
@@ -58,6 +56,9 @@ class BalancedKNN:
 
         One neighbour search per fold (for the largest k) serves every candidate.
         """
+        from sklearn.metrics import balanced_accuracy_score
+        from sklearn.model_selection import StratifiedGroupKFold
+
         n_splits = min(self.cv, len(np.unique(groups)))
         folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=0)
         predictions = {_label(*c): np.empty(len(y), dtype=object) for c in candidates}
@@ -73,6 +74,9 @@ class BalancedKNN:
         return {label: float(balanced_accuracy_score(y, p.astype(str))) for label, p in predictions.items()}
 
     def _fit_final(self, X: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.neighbors import NearestNeighbors
+        from sklearn.preprocessing import StandardScaler
+
         self.scaler_ = StandardScaler().fit(X)
         self.classes_, counts = np.unique(y, return_counts=True)
         self.class_weight_ = counts.sum() / (len(counts) * counts)
@@ -105,6 +109,8 @@ class BalancedKNN:
         return votes / votes.sum(axis=1, keepdims=True)
 
     def save(self) -> ModelState:
+        from genre_tagger.scaling import scaler_arrays
+
         return ModelState(
             params={"n_neighbors": int(self.n_neighbors_), "weights": self.weights_, "cv_scores": self.scores_},
             arrays={
@@ -117,6 +123,10 @@ class BalancedKNN:
 
     @classmethod
     def load(cls, state: ModelState) -> "BalancedKNN":
+        from sklearn.neighbors import NearestNeighbors
+
+        from genre_tagger.scaling import scaler_from_arrays
+
         model = cls(n_neighbors=(state.params["n_neighbors"],), weights=(state.params["weights"],))
         model.n_neighbors_, model.weights_ = state.params["n_neighbors"], state.params["weights"]
         model.scores_ = state.params.get("cv_scores", {})

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import lightgbm
 import numpy as np
-from sklearn.preprocessing import StandardScaler
 
 from genre_tagger.hookspecs import ModelState, hookimpl
-from genre_tagger.scaling import scaler_arrays, scaler_from_arrays
+
+# LightGBM and scikit-learn are imported where they are used: every command loads this
+# plugin (to list the registered models), and importing them takes about 1 s.
 
 
 class LightGBMGenreModel:
@@ -44,6 +44,9 @@ class LightGBMGenreModel:
         self.n_jobs = n_jobs
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "LightGBMGenreModel":
+        import lightgbm
+        from sklearn.preprocessing import StandardScaler
+
         y = np.asarray(y).astype(str)
         self.scaler_ = StandardScaler().fit(X)
         self.classes_ = np.unique(y)
@@ -69,6 +72,8 @@ class LightGBMGenreModel:
         return proba
 
     def save(self) -> ModelState:
+        from genre_tagger.scaling import scaler_arrays
+
         return ModelState(
             params={
                 "num_leaves": self.num_leaves,
@@ -86,6 +91,10 @@ class LightGBMGenreModel:
 
     @classmethod
     def load(cls, state: ModelState) -> "LightGBMGenreModel":
+        import lightgbm
+
+        from genre_tagger.scaling import scaler_from_arrays
+
         params = {k: v for k, v in state.params.items() if k in ("num_leaves", "max_depth", "learning_rate", "n_estimators", "class_weight")}
         model = cls(**params)
         model.classes_ = state.arrays["classes"].astype(str)

@@ -30,14 +30,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from genre_tagger.hookspecs import ModelState, hookimpl
-from genre_tagger.metrics import segment_and_track_scores
+
+# scikit-learn (and genre_tagger.metrics, which imports it) is imported where it is used,
+# in fitting: every command loads this plugin (to list the registered models), importing
+# scikit-learn takes about 1 s, and predicting is numpy arithmetic.
 
 #: chosen with the hog-mel settings by benchmarks/select_hog.py
 N_COMPONENTS = 128
@@ -88,6 +86,8 @@ class LogReg:
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "LogReg":
         """Fit on ``X [n_segments, n_features]``, genres ``y`` and clip ids ``groups``."""
+        from threadpoolctl import threadpool_limits
+
         X, y = np.asarray(X, dtype=float), np.asarray(y).astype(str)
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         self.scores_: dict[str, float] = {}
@@ -103,6 +103,10 @@ class LogReg:
 
     def _grouped_scores(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, float]:
         """Track balanced accuracy of each candidate ``C`` by inner grouped CV (pooled folds)."""
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        from genre_tagger.metrics import segment_and_track_scores
+
         classes = np.unique(y)
         n_splits = max(2, min(self.cv, len(np.unique(groups))))
         folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
@@ -126,6 +130,9 @@ class LogReg:
 
     def _fit_transform(self, X: np.ndarray) -> np.ndarray:
         """Fit the scaler and PCA on ``X``; return the transformed rows."""
+        from sklearn.decomposition import PCA
+        from sklearn.preprocessing import StandardScaler
+
         scaler = StandardScaler().fit(X)
         self.scaler_mean_, self.scaler_scale_ = scaler.mean_, scaler.scale_
         Z = (X - self.scaler_mean_) / self.scaler_scale_
@@ -138,6 +145,8 @@ class LogReg:
         return self._project(Z)
 
     def _fit_logreg(self, Z: np.ndarray, y: np.ndarray, C: float) -> None:
+        from sklearn.linear_model import LogisticRegression
+
         self.classes_ = np.unique(y)
         logreg = LogisticRegression(C=C, class_weight=self.class_weight, max_iter=self.max_iter)
         logreg.fit(Z, np.searchsorted(self.classes_, y))

@@ -25,7 +25,7 @@ the whole ``[n_segments, n_bins, n_frames]`` stack.
 
 from __future__ import annotations
 
-import librosa
+import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
 import numpy as np
 
 from genre_tagger.hookspecs import hookimpl
