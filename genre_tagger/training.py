@@ -8,6 +8,11 @@ Three ways of scoring, all reported:
    Larsen's split lists (no artist on both sides), only for clips present;
 3. **leaky random split** -- 80/20 stratified split of *segments*, as the original study
    did: parts of one song on both sides. Only there to compare with its figures.
+
+Degraded copies of the clips (:mod:`genre_tagger.degrade`) serve twice: as augmentation,
+added to a training set for its own clips only (a copy shares its clip's id, so it
+always sits on its clip's side of every split, inner ones included); and for
+robustness, scored by the grouped CV's models on the test folds.
 """
 
 from __future__ import annotations
