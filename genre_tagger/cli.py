@@ -171,7 +171,9 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
             effects += ablation_module.ablate(model_class, trained, augmented)
     if ensemble and len(trained_models) >= 2:
         weights, ensemble_metrics = ensemble_module.train(trained_models, splits)
-        members = list(trained_models)
+        # a member weighted 0 is left out: scans would compute its features for nothing
+        members = [name for name, weight in zip(trained_models, weights) if weight > 0]
+        weights = weights[weights > 0]
         first = next(iter(trained_models.values()))
         ensemble_module.save(out_dir / ensemble_module.NAME, members, weights, first.cv.classes, ensemble_metrics, reports[0].training)
         reports.append(modelcard.ModelReport(

@@ -131,7 +131,7 @@ def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) 
         fold_weights[fold] = best_weights([p[outside] for p in probas], dataset.subset(outside), classes)
         oof[~outside] = combine([p[~outside] for p in probas], fold_weights[fold])
     metrics = {"grouped_cv": dict(scores_by_fold(dataset, oof, classes, folds),
-                                  fold_weights=[w.tolist() for w in fold_weights.values()])}
+                                  fold_weights=[dict(zip(trained, w.tolist())) for w in fold_weights.values()])}
     degradations = set.intersection(*(set(m.cv.degraded) for m in members))
     if degradations:
         metrics["robustness"] = {}
@@ -149,7 +149,7 @@ def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) 
         train_rows = split_masks(dataset, splits)[0]
         split_weights = best_weights([p[train_rows] for p in probas], dataset.subset(train_rows), classes)
         scores = segment_and_track_scores(test.y, combine(test_probas, split_weights), classes, test.groups)
-        metrics["artist_split"] = dict(scores, weights=split_weights.tolist())
+        metrics["artist_split"] = dict(scores, weights=dict(zip(trained, split_weights.tolist())))
     return weights, metrics
 
 
