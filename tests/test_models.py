@@ -28,12 +28,12 @@ def data():
     return synthetic()
 
 
-@pytest.mark.parametrize("name", ["knn", "lightgbm", "logreg"])
+@pytest.mark.parametrize("name", ["knn", "lightgbm", "lightgbm-plus", "logreg"])
 def test_model_fits_predicts_and_round_trips_without_pickle(name, data, tmp_path):
     X, y, groups = data
     plugins = registry()
     model_class = plugins.model(name)
-    params = {"n_estimators": 50} if name == "lightgbm" else {}
+    params = {"n_estimators": 50} if name.startswith("lightgbm") else {}
     model = model_class(**params).fit(X, y, groups)
     assert list(model.classes_) == ["blues", "jazz", "pop"]
     proba = model.predict_proba(X[:7])

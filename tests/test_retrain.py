@@ -103,7 +103,7 @@ def test_scan_with_models_retrained_from_real_clips(small_gtzan, gtzan_dir, tmp_
 def test_shipped_models_load_and_match_the_installed_features():
     models_dir = bundle.default_models_dir()
     names = bundle.available(models_dir)
-    assert {"knn", "lightgbm", "logreg", "hog-logreg", "ensemble"} <= set(names), f"pretrained/ holds only {names}"
+    assert {"knn", "lightgbm", "lightgbm-plus", "logreg", "hog-logreg", "ensemble"} <= set(names), f"pretrained/ holds only {names}"
     plugins = registry()
     for name in names:
         loaded = bundle.load(models_dir / name, plugins)  # refuses stale feature versions
@@ -116,6 +116,6 @@ def test_shipped_models_load_and_match_the_installed_features():
     assert size <= 20 * 2**20
     assert bundle.best_model(models_dir) in names
     card = (models_dir / "README.md").read_text()
-    for name in ("knn", "lightgbm", "logreg", "hog-logreg", "ensemble"):
+    for name in ("knn", "lightgbm", "lightgbm-plus", "logreg", "hog-logreg", "ensemble"):
         assert f"| {name}" in card or f" {name} |" in card
     assert "## Ablation" in card and "test folds mp3-32k" in card
