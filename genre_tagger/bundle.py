@@ -270,13 +270,38 @@ def available(models_dir: str | Path) -> list[str]:
     return sorted(p.parent.name for p in models_dir.glob(f"*/{META_FILE}"))
 
 
-def best_model(models_dir: str | Path) -> str:
-    """The bundle in ``models_dir`` with the best grouped-CV track balanced accuracy."""
-    def score(name: str) -> float:
-        try:
-            meta = read_metadata(Path(models_dir) / name)
-        except BundleError:
-            return -1.0
-        return meta.get("metrics", {}).get("grouped_cv", {}).get("track_balanced_accuracy", 0.0)
+#: Grouped-CV scores closer than this are a tie: one 5-fold CV over ~500 clips cannot
+#: separate them (their spread across folds is several points).
+SCORE_TIE = 0.01
 
-    return max(available(models_dir), key=score)
+
+def choose_default(scores: dict[str, float], extractors: dict[str, set[str]]) -> str:
+    """The default model among ``scores`` (grouped-CV track balanced accuracy per model):
+    of the models within :data:`SCORE_TIE` of the best, the one that needs the fewest
+    feature extractors (``extractors``: per model, the set it reads), i.e. the fastest
+    scan; then the best score."""
+    top = max(scores.values())
+    tied = [name for name, score in scores.items() if score >= top - SCORE_TIE]
+    return min(tied, key=lambda name: (len(extractors[name]), -scores[name], name))
+
+
+def _extractor_names(models_dir: Path, name: str) -> set[str]:
+    meta = read_metadata(models_dir / name)
+    if meta.get("kind") == "ensemble":
+        return set().union(*(_extractor_names(models_dir, member) for member in meta["members"]))
+    return {entry["name"] for entry in meta.get("feature_extractors", [])}
+
+
+def best_model(models_dir: str | Path) -> str:
+    """The default bundle in ``models_dir``, by :func:`choose_default`."""
+    models_dir = Path(models_dir)
+    scores, extractors = {}, {}
+    for name in available(models_dir):
+        try:
+            meta = read_metadata(models_dir / name)
+            extractors[name] = _extractor_names(models_dir, name)
+        except (BundleError, KeyError, TypeError):  # damaged: never the default while another one loads
+            scores[name], extractors[name] = -1.0, set()
+            continue
+        scores[name] = meta.get("metrics", {}).get("grouped_cv", {}).get("track_balanced_accuracy", 0.0)
+    return choose_default(scores, extractors)

@@ -165,6 +165,7 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
         features = " + ".join(f"`{name}` v{version}" for name, version in dataset.versions.items())
         reports.append(modelcard.ModelReport(
             model_class.name, f"on {features}: {modelcard.rounded(trained.model.save().params)}", trained.metrics, summary,
+            set(dataset.versions),
         ))
         console.print(f"  saved {out_dir / model_class.name} ({trained.seconds:.0f} s)")
         if ablation:
@@ -179,6 +180,7 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
         reports.append(modelcard.ModelReport(
             ensemble_module.NAME, "mean of " + ", ".join(f"{w:.1f} x {m}" for m, w in zip(members, weights)) + " per segment",
             ensemble_metrics, reports[0].training,
+            set().union(*(report.extractors for report in reports if report.name in members)),
         ))
         console.print(f"  saved {out_dir / ensemble_module.NAME} (weights {dict(zip(members, weights.round(2).tolist()))})")
         if ablation:

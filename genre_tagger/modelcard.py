@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genre_tagger.bundle import library_versions
+from genre_tagger.bundle import SCORE_TIE, choose_default, library_versions
 from genre_tagger.degrade import DEGRADATIONS
 
 
@@ -16,6 +16,7 @@ class ModelReport:
     description: str
     metrics: dict
     training: dict
+    extractors: set[str]  # the feature extractors it reads
 
 
 HEADLINE = [
@@ -127,10 +128,15 @@ def render(reports: list[ModelReport], command: str, data_description: str, effe
         ]
         lines += [f"| {e.model} | {e.lever} | {e.with_lever:.3f} | {e.without_lever:.3f} | {e.delta:+.3f} ± {e.delta_std:.3f} |"
                   for e in effects]
-    best = max(reports, key=lambda r: r.metrics.get("grouped_cv", {}).get("track_balanced_accuracy", 0))
+    default = choose_default(
+        {r.name: r.metrics.get("grouped_cv", {}).get("track_balanced_accuracy", 0.0) for r in reports},
+        {r.name: r.extractors for r in reports},
+    )
     lines += [
         "",
-        f"`scan` uses **{best.name}** by default: the best grouped-CV track balanced accuracy.",
+        f"`scan` uses **{default}** by default: of the models within {SCORE_TIE} of the best grouped-CV track",
+        "balanced accuracy (a tie for one 5-fold CV), the one that reads the fewest feature",
+        "extractors, i.e. the fastest to scan with.",
         "",
         "## Models",
         "",

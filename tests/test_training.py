@@ -87,3 +87,11 @@ def test_ablation_rows_are_paired_differences_over_folds():
     row = ablation.compare("m", "lever", with_scores, without)
     assert row.delta == pytest.approx(0.1) and row.delta_std == pytest.approx(0.0)
     assert row.as_dict()["without"] == 0.7
+
+
+def test_the_default_model_is_the_fastest_of_those_tied_at_the_top():
+    scores = {"ensemble": 0.789, "logreg": 0.788, "lightgbm": 0.70, "broken": -1.0}
+    extractors = {"ensemble": {"a", "b", "c"}, "logreg": {"a", "b"}, "lightgbm": {"a"}, "broken": set()}
+    assert bundle.choose_default(scores, extractors) == "logreg"  # within SCORE_TIE of the best, fewer extractors
+    scores["ensemble"] = 0.80
+    assert bundle.choose_default(scores, extractors) == "ensemble"  # clearly better
