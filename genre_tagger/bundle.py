@@ -285,10 +285,10 @@ def choose_default(scores: dict[str, float], extractors: dict[str, set[str]]) ->
     return min(tied, key=lambda name: (len(extractors[name]), -scores[name], name))
 
 
-def _extractor_names(models_dir: Path, name: str) -> set[str]:
-    meta = read_metadata(models_dir / name)
+def _extractor_names(models_dir: Path, meta: dict[str, Any]) -> set[str]:
+    """The feature extractors the bundle of ``meta`` reads (an ensemble: its members')."""
     if meta.get("kind") == "ensemble":
-        return set().union(*(_extractor_names(models_dir, member) for member in meta["members"]))
+        return set().union(*(_extractor_names(models_dir, read_metadata(models_dir / m)) for m in meta["members"]))
     return {entry["name"] for entry in meta.get("feature_extractors", [])}
 
 
@@ -299,7 +299,7 @@ def best_model(models_dir: str | Path) -> str:
     for name in available(models_dir):
         try:
             meta = read_metadata(models_dir / name)
-            extractors[name] = _extractor_names(models_dir, name)
+            extractors[name] = _extractor_names(models_dir, meta)
         except (BundleError, KeyError, TypeError):  # damaged: never the default while another one loads
             scores[name], extractors[name] = -1.0, set()
             continue

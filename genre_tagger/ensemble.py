@@ -103,11 +103,6 @@ def _aligned(parts: list[tuple[Dataset, np.ndarray]]) -> tuple[Dataset, list[np.
     return reference, probas
 
 
-def _folds_of(rows: Dataset, member_rows: Dataset, member_folds: np.ndarray) -> np.ndarray:
-    fold_of_clip = dict(zip(member_rows.groups, member_folds))
-    return np.array([fold_of_clip[clip] for clip in rows.groups])
-
-
 def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) -> tuple[np.ndarray, dict]:
     """Weights for the members of ``trained`` and the ensemble's scores.
 
@@ -118,12 +113,12 @@ def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) 
     ensemble is never trained on a random split of segments.
     """
     from genre_tagger.metrics import segment_and_track_scores
-    from genre_tagger.training import scores_by_fold, split_masks
+    from genre_tagger.training import folds_of, scores_by_fold, split_masks
 
     members = list(trained.values())
     dataset, probas = _aligned([(m.dataset, m.cv.proba) for m in members])
     classes = members[0].cv.classes
-    folds = _folds_of(dataset, members[0].dataset, members[0].cv.folds)
+    folds = folds_of(dataset, members[0].dataset, members[0].cv.folds)
     fold_weights = {}
     oof = np.zeros_like(probas[0])
     for fold in np.unique(folds):
@@ -137,7 +132,7 @@ def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) 
         metrics["robustness"] = {}
     for name in sorted(degradations):
         rows, degraded = _aligned([(m.cv.degraded[name].rows, m.cv.degraded[name].proba) for m in members])
-        rows_folds = _folds_of(rows, members[0].dataset, members[0].cv.folds)
+        rows_folds = folds_of(rows, members[0].dataset, members[0].cv.folds)
         combined = np.zeros_like(degraded[0])
         for fold, weights in fold_weights.items():
             combined[rows_folds == fold] = combine([p[rows_folds == fold] for p in degraded], weights)

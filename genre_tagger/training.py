@@ -216,6 +216,13 @@ def clip_folds(dataset: Dataset, n_folds: int = N_FOLDS) -> np.ndarray:
     return clip_fold[np.searchsorted(clips, dataset.groups)]
 
 
+def folds_of(rows: Dataset, dataset: Dataset, folds: np.ndarray) -> np.ndarray:
+    """The fold of each row of ``rows`` (any rows of ``dataset``'s clips, degraded copies
+    included): its clip's fold in ``folds``, the fold of each row of ``dataset``."""
+    fold_of_clip = dict(zip(dataset.groups, folds))
+    return np.array([fold_of_clip[clip] for clip in rows.groups], dtype=int)
+
+
 @dataclass
 class OutOfFold:
     """Rows of a dataset with their out-of-fold probabilities ``[n_rows, n_classes]`` and
@@ -258,9 +265,8 @@ def grouped_cv(
     classes = np.unique(dataset.y)
     proba = np.zeros((len(dataset.y), len(classes)))
     folds = clip_folds(dataset, n_folds)
-    clip_fold = dict(zip(dataset.groups, folds))
     degraded = {name: copy.subset(np.isin(copy.groups, dataset.clips)) for name, copy in (degraded or {}).items()}
-    degraded_folds = {name: np.array([clip_fold[g] for g in copy.groups]) for name, copy in degraded.items()}
+    degraded_folds = {name: folds_of(copy, dataset, folds) for name, copy in degraded.items()}
     degraded_proba = {name: np.zeros((len(copy.y), len(classes))) for name, copy in degraded.items()}
     for fold in np.unique(folds):
         tests = [dataset.subset(folds == fold)] + [copy.subset(degraded_folds[n] == fold) for n, copy in degraded.items()]

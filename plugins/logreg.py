@@ -4,12 +4,13 @@
 ``hog-logreg`` is the original study's spectrogram model: HOG of the spectrogram image,
 PCA, logistic regression. ``logreg`` is the same without PCA. Per segment:
 
-1. **StandardScaler** -- every HOG column to zero mean and unit variance;
-2. **PCA** (optional, ``n_components``) -- the leading principal components of the
-   standardised rows (not whitened). The default, 128 components of the 1176 hog-mel
+1. **StandardScaler** -- every column to zero mean and unit variance;
+2. **PCA** (``hog-logreg`` only, ``n_components``) -- the leading principal components
+   of the standardised rows (not whitened). The default, 128 components of the 1176 hog-mel
    features, was chosen with the HOG settings by clip-grouped CV on GTZAN
    (``benchmarks/select_hog.py``, ``benchmarks/results/hog_selection.md``);
-3. **LogisticRegression** -- multinomial, L2, lbfgs, with ``class_weight="balanced"``:
+3. **LogisticRegression** -- multinomial, L2, lbfgs, with ``class_weight="balanced"``
+   (the default; ``None`` turns it off, as the ablation does):
    GTZAN as shipped is imbalanced (100 clips of blues, classical, jazz and rock, about
    20 of the six other genres), and balanced weights give each segment the weight
    ``n_samples / (n_classes * n_samples_of_its_class)``, so every genre carries the same
