@@ -1,4 +1,5 @@
-"""One file in, feature rows per segment out: decode once, cut, extract with each extractor."""
+"""One file in, feature rows per segment out: decode once, cut, transform once, extract
+with each extractor."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Sequence
 
 import numpy as np
 
-from genre_tagger import audio, degrade, segments
+from genre_tagger import audio, degrade, segments, spectrum
 from genre_tagger.hookspecs import FeatureExtractor
 
-# Segments decoded and extracted together: one block is 96 s of audio (8.5 MB float32),
-# which bounds memory whatever the length of the file.
-BLOCK_SEGMENTS = 32
+# Segments decoded and extracted together: one block is one spectrum batch, 96 s of audio
+# (8.5 MB float32, ~70 MB of spectra), which bounds memory whatever the length of the file.
+BLOCK_SEGMENTS = spectrum.BATCH_SAMPLES // segments.SEGMENT_SAMPLES
 
 # A segment whose samples all stay below -60 dBFS is silence (digital silence, or the
 # dither/hiss of a silent recording): nothing a genre model can judge.
@@ -86,11 +87,11 @@ def file_features(
         if keep.any():
             if degradation:
                 block = degrade.DEGRADATIONS[degradation](block)
-            block_segments = segments.split(block)[keep]
+            batch = spectrum.Segments(segments.split(block)[keep])  # its STFT is computed once, for all extractors
             for extractor in extractors:
-                rows[extractor.name].append(np.asarray(extractor.extract(block_segments), dtype=np.float64))
+                rows[extractor.name].append(np.asarray(extractor.extract(batch), dtype=np.float64))
             indices.append(index[keep])
-            peaks.append(np.abs(block_segments).max(axis=1))
+            peaks.append(np.abs(batch.samples).max(axis=1))
         n_segments += n_whole
     if n_segments == 0:
         # Decoded fine but too short: let segments.split word the error.

@@ -22,8 +22,13 @@ Feature extractor
     - ``version: str`` -- bumped whenever the numbers it produces change, so caches and
       model bundles made with an older version are refused instead of silently reused;
     - ``feature_names: list[str]`` -- one name per column;
-    - ``extract(segments: ndarray[n_segments, n_samples] float32) -> ndarray[n_segments,
-      n_features] float64`` -- pure: the same input always gives the same output.
+    - ``extract(segments: Segments | ndarray[n_segments, n_samples] float32) ->
+      ndarray[n_segments, n_features] float64`` -- pure: the same input always gives
+      the same output, and each row depends on its own segment only. The core passes a
+      :class:`genre_tagger.spectrum.Segments`: the samples (``.samples``) and their
+      STFT, magnitude and power (librosa's defaults), computed once per batch and
+      shared by every extractor that reads them. :func:`genre_tagger.spectrum.batches`
+      accepts either form and bounds memory.
 
 Model
     A class with
@@ -48,10 +53,13 @@ Model
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import pluggy
+
+if TYPE_CHECKING:
+    from genre_tagger.spectrum import Segments
 
 PROJECT = "genre_tagger"
 
@@ -78,7 +86,7 @@ class FeatureExtractor(Protocol):
     version: str
     feature_names: list[str]
 
-    def extract(self, segments: np.ndarray) -> np.ndarray: ...
+    def extract(self, segments: "Segments | np.ndarray") -> np.ndarray: ...
 
 
 @runtime_checkable

@@ -34,11 +34,11 @@ import functools
 import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
 import numpy as np
 
+from genre_tagger import spectrum
 from genre_tagger.hookspecs import hookimpl
+from genre_tagger.spectrum import HOP_LENGTH, N_FFT, Segments
 from genre_tagger.segments import SAMPLE_RATE, SEGMENT_SAMPLES
 
-N_FFT = 2048
-HOP_LENGTH = 512
 TOP_DB = 80.0
 AMIN = 1e-10  # librosa.power_to_db's floor on power before the logarithm
 #: chosen by benchmarks/select_hog.py (see the module docstring)
@@ -46,9 +46,6 @@ N_MELS = 128
 PIXELS_PER_CELL = 16
 ORIENTATIONS = 6
 CELLS_PER_BLOCK = 2
-#: segments whose spectrograms are computed together: 32 x 3 s of audio, so the STFT of a
-#: block (32 x 1025 x 130 complex64) stays near 35 MB whatever the number of segments.
-BLOCK_SEGMENTS = 32
 
 
 def n_frames(n_samples: int = SEGMENT_SAMPLES, hop_length: int = HOP_LENGTH) -> int:
@@ -74,27 +71,23 @@ def _mel_basis(n_mels: int, sr: int = SAMPLE_RATE, n_fft: int = N_FFT) -> np.nda
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
 
-def log_mel_images(segments: np.ndarray, n_mels: int = N_MELS, top_db: float = TOP_DB) -> np.ndarray:
+def log_mel_images(segments: Segments | np.ndarray, n_mels: int = N_MELS, top_db: float = TOP_DB) -> np.ndarray:
     """Per-segment log-mel spectrograms scaled to ``[0, 1]``.
 
-    ``segments`` is ``[n, n_samples]`` audio at 22050 Hz; returns float32
+    ``segments`` is ``[n, n_samples]`` audio at 22050 Hz (or
+    :class:`~genre_tagger.spectrum.Segments`, whose STFT power it reads); returns float32
     ``[n, n_mels, n_frames(n_samples)]`` where ``(dB + top_db) / top_db`` maps each
     segment's loudest pixel to 1 and anything ``top_db`` dB below it to 0. Row 0 is the
     lowest mel band. Equal, segment by segment, to ``librosa.feature.melspectrogram``
     followed by ``librosa.power_to_db(ref=np.max, top_db=top_db)`` on that segment alone.
     """
-    segments = np.asarray(segments)
-    if segments.ndim != 2:
-        raise ValueError(f"expected segments of shape [n_segments, n_samples], got shape {segments.shape}")
-    images = np.empty((len(segments), n_mels, n_frames(segments.shape[1])), dtype=np.float32)
     basis = _mel_basis(n_mels)
-    for start in range(0, len(segments), BLOCK_SEGMENTS):
-        block = np.ascontiguousarray(segments[start : start + BLOCK_SEGMENTS], dtype=np.float32)
-        # what librosa.feature.melspectrogram(y=block, ...) computes, with a cached basis
-        stft = librosa.stft(block, n_fft=N_FFT, hop_length=HOP_LENGTH)
-        power = np.einsum("mf,nft->nmt", basis, np.abs(stft) ** 2, optimize=True)
-        images[start : start + len(block)] = (power_to_db_per_segment(power, top_db) + top_db) / top_db
-    return images
+    images = []
+    for batch in spectrum.batches(segments):
+        # what librosa.feature.melspectrogram(y=batch, ...) computes, with a cached basis
+        power = np.einsum("mf,nft->nmt", basis, batch.power, optimize=True)
+        images.append(((power_to_db_per_segment(power, top_db) + top_db) / top_db).astype(np.float32))
+    return np.concatenate(images) if images else np.empty((0, n_mels, 0), np.float32)
 
 
 def hog_of_images(
@@ -183,18 +176,17 @@ class HogMel:
             f"orientations={self.orientations}, cells_per_block={self.cells_per_block})"
         )
 
-    def extract(self, segments: np.ndarray) -> np.ndarray:
+    def extract(self, segments: Segments | np.ndarray) -> np.ndarray:
         """HOG features of a batch of segments.
 
         ``segments``: float32 ``[n_segments, n_samples]`` at 22050 Hz (``n_samples`` =
-        66149 for the standard 3-second segments). Returns float64
+        66149 for the standard 3-second segments), or
+        :class:`~genre_tagger.spectrum.Segments`. Returns float64
         ``[n_segments, len(feature_names)]``; each row depends on its own segment only.
         """
-        segments = np.asarray(segments)
-        if segments.ndim != 2 or segments.shape[1] != self.n_samples:
-            raise ValueError(
-                f"expected segments of shape [n_segments, {self.n_samples}], got shape {segments.shape}"
-            )
+        shape = segments.samples.shape if isinstance(segments, Segments) else np.shape(segments)
+        if len(shape) != 2 or shape[1] != self.n_samples:
+            raise ValueError(f"expected segments of shape [n_segments, {self.n_samples}], got shape {shape}")
         images = log_mel_images(segments, self.n_mels)
         return hog_of_images(images, self.orientations, self.pixels_per_cell, self.cells_per_block)
 

@@ -19,8 +19,11 @@ columns                     definition (per segment)
 ``tempogram_<lo>_<hi>``     mean autocorrelation tempogram (3 s window) in BPM bands
 ==========================  ===========================================================
 
-Computed for a batch of segments at once: one STFT, and librosa's functions applied to
-the whole ``[n_segments, n_bins, n_frames]`` stack.
+Computed for a batch of segments at once: from the STFT the batch shares with the other
+extractors (:class:`genre_tagger.spectrum.Segments`), librosa's functions applied to the
+whole ``[n_segments, n_bins, n_frames]`` stack. Decibels are floored 80 dB under each
+segment's own maximum, so a row depends on its own segment only (version 1 floored them
+under the batch's maximum).
 """
 
 from __future__ import annotations
@@ -28,17 +31,16 @@ from __future__ import annotations
 import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
 import numpy as np
 
+from genre_tagger import spectrum
 from genre_tagger.hookspecs import hookimpl
+from genre_tagger.spectrum import HOP_LENGTH, N_FFT, Segments, power_to_db_per_segment
 
 SAMPLE_RATE = 22050
-N_FFT = 2048
-HOP_LENGTH = 512
 N_MELS = 32
 N_MFCC = 20
 N_CONTRAST_BANDS = 7  # librosa's default n_bands=6, plus the band above them
 TEMPOGRAM_FRAMES = 128  # ~3 s: the autocorrelation window of the tempogram
 TEMPO_BAND_EDGES = (30, 60, 90, 120, 150, 180, 240, 300)  # BPM
-BATCH_SEGMENTS = 16  # segments per STFT: bounds memory (~70 MB of spectra at 3 s)
 
 
 def _mean_std(name: str, n: int | None = None) -> list[str]:
@@ -64,16 +66,17 @@ def _stats(x: np.ndarray) -> list[np.ndarray]:
     return [x.mean(axis=-1), x.std(axis=-1)]
 
 
-def batch_features(segments: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """:data:`FEATURE_NAMES` of each row of ``segments`` (float32 ``[n, n_samples]``),
-    float64 ``[n, len(FEATURE_NAMES)]``."""
-    magnitude = np.abs(librosa.stft(segments, n_fft=N_FFT, hop_length=HOP_LENGTH))  # [n, bins, frames]
-    power = magnitude**2
-    contrast = librosa.feature.spectral_contrast(S=magnitude, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
+def batch_features(segments: Segments, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """:data:`FEATURE_NAMES` of each segment of a batch, float64 ``[n, len(FEATURE_NAMES)]``."""
+    magnitude, power = segments.magnitude, segments.power  # [n, bins, frames], shared with other extractors
+    # one segment at a time: spectral_contrast's decibels are floored under the maximum of
+    # the array it is given, which over a batch would be the loudest segment's
+    contrast = np.stack([librosa.feature.spectral_contrast(S=m, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
+                         for m in magnitude])
     flatness = librosa.feature.spectral_flatness(S=magnitude)
-    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS), ref=1.0)
+    log_mel = power_to_db_per_segment(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS))
     flux = np.sqrt((np.diff(magnitude, axis=-1).clip(min=0) ** 2).sum(axis=-2, keepdims=True))
-    log_mel_128 = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
+    log_mel_128 = power_to_db_per_segment(librosa.feature.melspectrogram(S=power, sr=sr))
     mfcc = librosa.feature.mfcc(S=log_mel_128, n_mfcc=N_MFCC)
     delta = librosa.feature.delta(mfcc)
     delta2 = librosa.feature.delta(mfcc, order=2)
@@ -100,20 +103,15 @@ class TimbreRhythm:
     """The :data:`FEATURE_NAMES` of 22050 Hz segments."""
 
     name = "timbre-rhythm"
-    version = "1"
+    version = "2"
     feature_names: list[str] = FEATURE_NAMES
 
-    def extract(self, segments: np.ndarray) -> np.ndarray:
-        """Features of each segment: float32 ``[n_segments, n_samples]`` at 22050 Hz in,
-        float64 ``[n_segments, len(feature_names)]`` out, in batches of
-        :data:`BATCH_SEGMENTS`."""
-        segments = np.asarray(segments, dtype=np.float32)
-        if segments.ndim != 2:
-            raise ValueError(f"expected segments of shape [n_segments, n_samples], got shape {segments.shape}")
-        out = np.empty((len(segments), len(FEATURE_NAMES)))
-        for start in range(0, len(segments), BATCH_SEGMENTS):
-            out[start : start + BATCH_SEGMENTS] = batch_features(segments[start : start + BATCH_SEGMENTS])
-        return out
+    def extract(self, segments: Segments | np.ndarray) -> np.ndarray:
+        """Features of each segment: float32 ``[n_segments, n_samples]`` at 22050 Hz (or
+        :class:`~genre_tagger.spectrum.Segments`) in, float64
+        ``[n_segments, len(feature_names)]`` out."""
+        rows = [batch_features(batch) for batch in spectrum.batches(segments)]
+        return np.concatenate(rows) if rows else np.empty((0, len(FEATURE_NAMES)))
 
 
 @hookimpl

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import audiofactory
+from genre_tagger import spectrum
 from genre_tagger.hookspecs import FeatureExtractor
 from genre_tagger.segments import SAMPLE_RATE, SEGMENT_SAMPLES
 from genre_tagger_plugins import gtzan57
@@ -109,7 +110,7 @@ def test_any_segment_length_works(seconds):
 def test_blocks_do_not_change_the_numbers(monkeypatch):
     segments = np.stack([segment("music", seed) for seed in range(5)])
     whole = Gtzan57().extract(segments)
-    monkeypatch.setattr(gtzan57, "BLOCK_SAMPLES", 2 * SEGMENT_SAMPLES)  # blocks of 2, 2, 1
+    monkeypatch.setattr(spectrum, "BATCH_SAMPLES", 2 * SEGMENT_SAMPLES)  # batches of 2, 2, 1
     np.testing.assert_allclose(Gtzan57().extract(segments), whole, rtol=1e-12, atol=1e-15)
 
 

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import audiofactory
-from genre_tagger import segments
+from genre_tagger import segments, spectrum
 from genre_tagger.hookspecs import FeatureExtractor
 from genre_tagger.plugins import registry
-from genre_tagger_plugins import timbre_rhythm
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def features_of(extractor, y: np.ndarray) -> dict[str, float]:
 
 
 def test_registered_and_shaped(extractor):
-    assert isinstance(extractor, FeatureExtractor) and extractor.version == "1"
+    assert isinstance(extractor, FeatureExtractor) and extractor.version == "2"
     assert len(extractor.feature_names) == len(set(extractor.feature_names)) == 144
     cut = segments.split(audiofactory.music_like(9.1))
     rows = extractor.extract(cut)
@@ -38,9 +37,18 @@ def test_registered_and_shaped(extractor):
 def test_batches_do_not_change_the_numbers(extractor, monkeypatch):
     cut = segments.split(audiofactory.music_like(5 * 3.0 + 0.1, seed=2))
     together = extractor.extract(cut)
-    monkeypatch.setattr(timbre_rhythm, "BATCH_SEGMENTS", 2)
+    monkeypatch.setattr(spectrum, "BATCH_SAMPLES", 2 * segments.SEGMENT_SAMPLES)
     np.testing.assert_allclose(extractor.extract(cut), together, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(extractor.extract(cut[3:4])[0], together[3], rtol=1e-5, atol=1e-6)
+
+
+def test_a_row_does_not_depend_on_the_loudness_of_its_batch(extractor):
+    # version 1 floored the decibels 80 dB under the batch's loudest segment
+    quiet = segments.split(audiofactory.music_like(3.1, seed=4))[:1] * np.float32(1e-4)
+    loud = segments.split(audiofactory.music_like(3.1, seed=5))[:1]
+    alone = extractor.extract(quiet)
+    beside_loud = extractor.extract(np.concatenate([loud, quiet]))[1:]
+    np.testing.assert_allclose(beside_loud, alone, rtol=1e-5, atol=1e-6)
 
 
 def test_columns_follow_librosa(extractor):

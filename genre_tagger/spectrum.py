@@ -1,0 +1,98 @@
+"""A batch of segments and its short-time Fourier transform, computed once and shared.
+
+Every built-in feature extractor starts from the same STFT: librosa's defaults at
+22050 Hz (``n_fft=2048``, ``hop_length=512``, periodic Hann window, centred frames, zero
+padding). The core hands each extractor the same :class:`Segments`, which computes that
+STFT, its magnitude and its power on first use and keeps them, so one batch of audio is
+transformed once however many extractors read it.
+
+A batch is bounded (:data:`BATCH_SAMPLES`): its spectra take about 70 MB. Extractors
+iterate over :func:`batches`, which yields a batch small enough as it is (spectra
+shared) and cuts anything larger (a caller's whole array) into batches of that size.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Iterator
+
+import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
+import numpy as np
+
+from genre_tagger.segments import SEGMENT_SAMPLES
+
+N_FFT = 2048
+HOP_LENGTH = 512
+TOP_DB = 80.0  # librosa.power_to_db's default dynamic range
+#: samples per batch: 32 three-second segments, whose STFT (32 x 1025 x 130 complex64)
+#: is about 35 MB, and magnitude and power about 17 MB each
+BATCH_SAMPLES = 32 * SEGMENT_SAMPLES
+
+
+def stft(samples: np.ndarray) -> np.ndarray:
+    """``librosa.stft(samples, n_fft=2048, hop_length=512)`` of float32 ``[n, n_samples]``,
+    as C-ordered complex64 ``[n, 1 + N_FFT // 2, n_frames]`` (each segment's spectrogram
+    contiguous, as the extractors' kernels and matrix products want it)."""
+    return np.ascontiguousarray(librosa.stft(samples, n_fft=N_FFT, hop_length=HOP_LENGTH))
+
+
+def power_to_db_per_segment(power: np.ndarray, top_db: float = TOP_DB) -> np.ndarray:
+    """``librosa.power_to_db`` (ref 1, amin 1e-10) applied to each segment separately.
+
+    ``power`` is ``[n, bands, frames]``. librosa floors the decibels at ``max - top_db``
+    with the maximum of the WHOLE array it is given, which would make a segment's
+    features depend on the other segments of its batch; here the maximum is taken per
+    segment, as a per-segment call would. Returns dB, same shape and dtype.
+    """
+    log_spec = librosa.power_to_db(power, top_db=None)
+    floor = log_spec.max(axis=(-2, -1), keepdims=True) - top_db
+    return np.maximum(log_spec, floor)
+
+
+class Segments:
+    """Segments of audio, float32 ``[n_segments, n_samples]`` at 22050 Hz, with their
+    spectra computed on first use (:attr:`stft`, :attr:`magnitude`, :attr:`power`)."""
+
+    def __init__(self, samples: np.ndarray):
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        if samples.ndim != 2:
+            raise ValueError(f"expected segments of shape [n_segments, n_samples], got shape {samples.shape}")
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per segment."""
+        return self.samples.shape[1]
+
+    @functools.cached_property
+    def stft(self) -> np.ndarray:
+        """complex64 ``[n, 1025, n_frames]``: see :func:`stft`."""
+        return stft(self.samples)
+
+    @functools.cached_property
+    def magnitude(self) -> np.ndarray:
+        """float32 ``[n, 1025, n_frames]``, ``|stft|``."""
+        return np.abs(self.stft)
+
+    @functools.cached_property
+    def power(self) -> np.ndarray:
+        """float32 ``[n, 1025, n_frames]``, ``|stft| ** 2``."""
+        return self.magnitude**2
+
+
+def batches(segments: Segments | np.ndarray) -> Iterator[Segments]:
+    """``segments`` in batches of at most :data:`BATCH_SAMPLES` samples (at least one
+    segment each). A :class:`Segments` within that bound is yielded itself, so the
+    spectra it has (or computes) are shared with every other reader."""
+    if isinstance(segments, Segments) and len(segments) * segments.n_samples <= BATCH_SAMPLES:
+        yield segments
+        return
+    samples = segments.samples if isinstance(segments, Segments) else np.asarray(segments)
+    if samples.ndim != 2:
+        raise ValueError(f"expected segments of shape [n_segments, n_samples], got shape {samples.shape}")
+    step = max(1, BATCH_SAMPLES // max(samples.shape[1], 1))
+    for start in range(0, len(samples), step):
+        yield Segments(samples[start : start + step])
