@@ -475,7 +475,7 @@ def main() -> None:
     parser.add_argument("--train-clips", type=int, default=6, help="clips per genre when a model must be trained")
     parser.add_argument("--model", default="lightgbm",
                         help="model the scans use (default lightgbm: like the naive reference it reads only the "
-                             "gtzan57 features; 'ensemble', the default of scan, also computes hog-mel)")
+                             "gtzan57 features; 'logreg', the default of scan, also computes timbre-rhythm)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_scan.json")
     parser.add_argument("--keep", type=Path, default=None, help="build in this folder and keep it")
     args = parser.parse_args()

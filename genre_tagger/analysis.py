@@ -12,8 +12,8 @@ import numpy as np
 from genre_tagger import audio, degrade, segments, spectrum
 from genre_tagger.hookspecs import FeatureExtractor
 
-# Segments decoded and extracted together: one block is one spectrum batch, 96 s of audio
-# (8.5 MB float32, ~70 MB of spectra), which bounds memory whatever the length of the file.
+# Segments decoded and extracted together: one block is one spectrum batch, 48 s of audio
+# (4 MB float32, ~35 MB of spectra), which bounds memory whatever the length of the file.
 BLOCK_SEGMENTS = spectrum.BATCH_SAMPLES // segments.SEGMENT_SAMPLES
 
 # A segment whose samples all stay below -60 dBFS is silence (digital silence, or the

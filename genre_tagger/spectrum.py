@@ -3,10 +3,11 @@
 Every built-in feature extractor starts from the same STFT: librosa's defaults at
 22050 Hz (``n_fft=2048``, ``hop_length=512``, periodic Hann window, centred frames, zero
 padding). The core hands each extractor the same :class:`Segments`, which computes that
-STFT, its magnitude and its power on first use and keeps them, so one batch of audio is
-transformed once however many extractors read it.
+STFT, its magnitude, its power and librosa's default log-mel spectrogram on first use
+and keeps them, so one batch of audio is transformed once however many extractors read
+it.
 
-A batch is bounded (:data:`BATCH_SAMPLES`): its spectra take about 70 MB. Extractors
+A batch is bounded (:data:`BATCH_SAMPLES`): its spectra take about 35 MB. Extractors
 iterate over :func:`batches`, which yields a batch small enough as it is (spectra
 shared) and cuts anything larger (a caller's whole array) into batches of that size.
 """
@@ -19,14 +20,15 @@ from typing import Iterator
 import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
 import numpy as np
 
-from genre_tagger.segments import SEGMENT_SAMPLES
+from genre_tagger.segments import SAMPLE_RATE, SEGMENT_SAMPLES
 
 N_FFT = 2048
 HOP_LENGTH = 512
 TOP_DB = 80.0  # librosa.power_to_db's default dynamic range
-#: samples per batch: 32 three-second segments, whose STFT (32 x 1025 x 130 complex64)
-#: is about 35 MB, and magnitude and power about 17 MB each
-BATCH_SAMPLES = 32 * SEGMENT_SAMPLES
+N_MELS = 128  # librosa's default mel bands
+#: samples per batch: 16 three-second segments, whose STFT (16 x 1025 x 130 complex64)
+#: is about 17 MB, and magnitude and power about 9 MB each
+BATCH_SAMPLES = 16 * SEGMENT_SAMPLES
 
 
 def stft(samples: np.ndarray) -> np.ndarray:
@@ -34,6 +36,11 @@ def stft(samples: np.ndarray) -> np.ndarray:
     as C-ordered complex64 ``[n, 1 + N_FFT // 2, n_frames]`` (each segment's spectrogram
     contiguous, as the extractors' kernels and matrix products want it)."""
     return np.ascontiguousarray(librosa.stft(samples, n_fft=N_FFT, hop_length=HOP_LENGTH))
+
+
+@functools.cache
+def _mel_basis() -> np.ndarray:
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
 
 
 def power_to_db_per_segment(power: np.ndarray, top_db: float = TOP_DB) -> np.ndarray:
@@ -81,6 +88,15 @@ class Segments:
     def power(self) -> np.ndarray:
         """float32 ``[n, 1025, n_frames]``, ``|stft| ** 2``."""
         return self.magnitude**2
+
+    @functools.cached_property
+    def log_mel(self) -> np.ndarray:
+        """float32 ``[n, 128, n_frames]``: what ``librosa.feature.mfcc`` and
+        ``librosa.onset.onset_strength`` compute from a segment by default, i.e.
+        ``power_to_db(melspectrogram(S=power))`` (128 Slaney mel bands, dB re 1) with the
+        80 dB floor under each segment's own maximum."""
+        mel = np.einsum("...ft,mf->...mt", self.power, _mel_basis(), optimize=True)
+        return power_to_db_per_segment(mel)
 
 
 def batches(segments: Segments | np.ndarray) -> Iterator[Segments]:

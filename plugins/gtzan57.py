@@ -70,7 +70,6 @@ from genre_tagger.hookspecs import hookimpl
 from genre_tagger.spectrum import HOP_LENGTH, N_FFT, Segments
 
 SAMPLE_RATE = 22050
-N_MELS = 128
 N_MFCC = 20
 N_CHROMA = 12
 PIPTRACK_FMIN, PIPTRACK_FMAX = 150.0, 4000.0  # librosa.piptrack's defaults, as estimate_tuning uses them
@@ -166,22 +165,6 @@ def reference_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
 
 
 # ------------------------------------------------------------- shared-STFT fast path
-
-
-@functools.lru_cache(maxsize=32)
-def _mel_basis(sr: int) -> np.ndarray:
-    """The 128-band Slaney mel filter bank ``[128, 1 + n_fft/2]`` of librosa's defaults."""
-    return librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=N_MELS)
-
-
-def _log_mel(power: np.ndarray, sr: int) -> np.ndarray:
-    """Per-segment log-mel spectrogram (dB) ``[n, 128, frames]`` from STFT power ``[n, 1025, frames]``.
-
-    The same log-mel is what ``librosa.feature.mfcc`` and ``librosa.onset.onset_strength``
-    compute from ``y`` by default.
-    """
-    mel = np.einsum("...ft,mf->...mt", power, _mel_basis(sr), optimize=True)
-    return spectrum.power_to_db_per_segment(mel)
 
 
 def _tuning_per_segment(power: np.ndarray, sr: int) -> np.ndarray:
@@ -586,7 +569,7 @@ def _block_features(block: Segments, sr: int) -> np.ndarray:
     freq = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
     centroid, bandwidth, rolloff = _spectral_shape(magnitude, freq, np.float32(0.85))
 
-    log_mel = _log_mel(power, sr)
+    log_mel = block.log_mel  # [n, 128, frames], what librosa's mfcc and onset_strength compute
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
 
     harmonic, percussive = _hpss_waveforms(stft, magnitude, block.n_samples)

@@ -76,7 +76,7 @@ def batch_features(segments: Segments, sr: int = SAMPLE_RATE) -> np.ndarray:
     flatness = librosa.feature.spectral_flatness(S=magnitude)
     log_mel = power_to_db_per_segment(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS))
     flux = np.sqrt((np.diff(magnitude, axis=-1).clip(min=0) ** 2).sum(axis=-2, keepdims=True))
-    log_mel_128 = power_to_db_per_segment(librosa.feature.melspectrogram(S=power, sr=sr))
+    log_mel_128 = segments.log_mel
     mfcc = librosa.feature.mfcc(S=log_mel_128, n_mfcc=N_MFCC)
     delta = librosa.feature.delta(mfcc)
     delta2 = librosa.feature.delta(mfcc, order=2)

@@ -27,6 +27,9 @@ def test_stft_is_librosas_default_and_computed_once(monkeypatch):
     np.testing.assert_array_equal(batch.stft, librosa.stft(cut))
     assert batch.stft.flags.c_contiguous and batch.stft.dtype == np.complex64
     np.testing.assert_allclose(batch.power, np.abs(librosa.stft(cut)) ** 2, rtol=1e-6)
+    for segment, log_mel in zip(cut, batch.log_mel):  # librosa's default, one segment at a time
+        expected = librosa.power_to_db(librosa.feature.melspectrogram(y=segment, sr=segments.SAMPLE_RATE))
+        np.testing.assert_allclose(log_mel, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_batches_bound_memory_and_keep_a_small_batch_whole(monkeypatch):
