@@ -58,7 +58,8 @@ def power_to_db_per_segment(power: np.ndarray, top_db: float = TOP_DB) -> np.nda
 
 class Segments:
     """Segments of audio, float32 ``[n_segments, n_samples]`` at 22050 Hz, with their
-    spectra computed on first use (:attr:`stft`, :attr:`magnitude`, :attr:`power`)."""
+    spectra computed on first use and kept (:attr:`stft`, :attr:`magnitude`, :attr:`power`,
+    :attr:`log_mel`)."""
 
     def __init__(self, samples: np.ndarray):
         samples = np.ascontiguousarray(samples, dtype=np.float32)
