@@ -53,10 +53,12 @@ def features_key(name: str, version: str) -> str:
 
 
 def file_key(path: str | Path) -> tuple[str, int, int]:
-    """``(absolute path, size, mtime_ns)`` of an existing file."""
-    path = Path(path).absolute()
-    st = path.stat()
-    return str(path), st.st_size, st.st_mtime_ns
+    """``(absolute path, size, mtime_ns)`` of an existing file. The path is normalised
+    (``os.path.abspath``: ``a/../b`` is ``b``), so one file reached by two spellings of
+    its folder has one key."""
+    path = os.path.abspath(path)
+    st = os.stat(path)
+    return path, st.st_size, st.st_mtime_ns
 
 
 def _db_path(path: str) -> str | bytes:

@@ -39,7 +39,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import audiofactory
-from genre_tagger import library
+from genre_tagger import cache as cache_module, library
 from genre_tagger.cache import Cache
 from genre_tagger.cli import main
 from genre_tagger.report import read_csv, write_csv
@@ -427,6 +427,15 @@ def test_cache_keeps_non_utf8_paths_apart(tmp_path):
         assert cache.get_features((odd, 1, 2), "x", "all").shape == (2, 3)
         assert cache.get_result((text, 1, 2), "m", "s") is None
         assert cache.get_result((odd, 1, 3), "m", "s") is None
+
+
+def test_one_file_has_one_cache_key_however_its_folder_is_spelled(tmp_path, monkeypatch):
+    (tmp_path / "music").mkdir()
+    (tmp_path / "music" / "a.mp3").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path / "music")
+    spellings = ["a.mp3", "../music/a.mp3", tmp_path / "music" / "." / "a.mp3"]
+    keys = {cache_module.file_key(p) for p in spellings}
+    assert keys == {(str(tmp_path / "music" / "a.mp3"), 1, (tmp_path / "music" / "a.mp3").stat().st_mtime_ns)}
 
 
 def committed_results(cache: Path) -> int:
