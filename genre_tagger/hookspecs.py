@@ -26,8 +26,8 @@ Feature extractor
       ndarray[n_segments, n_features] float64`` -- pure: the same input always gives
       the same output, and each row depends on its own segment only. The core passes a
       :class:`genre_tagger.spectrum.Segments`: the samples (``.samples``) and their
-      STFT, magnitude and power (librosa's defaults), computed once per batch and
-      shared by every extractor that reads them. :func:`genre_tagger.spectrum.batches`
+      STFT, magnitude, power and log-mel spectrogram (librosa's defaults), computed
+      once per batch and shared by every extractor that reads them. :func:`genre_tagger.spectrum.batches`
       accepts either form and bounds memory.
 
 Model

@@ -102,14 +102,15 @@ class Segments:
 
 def batches(segments: Segments | np.ndarray) -> Iterator[Segments]:
     """``segments`` in batches of at most :data:`BATCH_SAMPLES` samples (at least one
-    segment each). A :class:`Segments` within that bound is yielded itself, so the
-    spectra it has (or computes) are shared with every other reader."""
-    if isinstance(segments, Segments) and len(segments) * segments.n_samples <= BATCH_SAMPLES:
-        yield segments
-        return
+    segment each; none for no segments). A :class:`Segments` within that bound is
+    yielded itself, so the spectra it has (or computes) are shared with every other
+    reader."""
     samples = segments.samples if isinstance(segments, Segments) else np.asarray(segments)
     if samples.ndim != 2:
         raise ValueError(f"expected segments of shape [n_segments, n_samples], got shape {samples.shape}")
+    if isinstance(segments, Segments) and 0 < samples.size <= BATCH_SAMPLES:
+        yield segments
+        return
     step = max(1, BATCH_SAMPLES // max(samples.shape[1], 1))
     for start in range(0, len(samples), step):
         yield Segments(samples[start : start + step])

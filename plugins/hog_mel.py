@@ -36,8 +36,8 @@ import numpy as np
 
 from genre_tagger import spectrum
 from genre_tagger.hookspecs import hookimpl
-from genre_tagger.spectrum import HOP_LENGTH, N_FFT, Segments
 from genre_tagger.segments import SAMPLE_RATE, SEGMENT_SAMPLES
+from genre_tagger.spectrum import HOP_LENGTH, N_FFT, Segments
 
 TOP_DB = 80.0
 AMIN = 1e-10  # librosa.power_to_db's floor on power before the logarithm
@@ -87,7 +87,10 @@ def log_mel_images(segments: Segments | np.ndarray, n_mels: int = N_MELS, top_db
         # what librosa.feature.melspectrogram(y=batch, ...) computes, with a cached basis
         power = np.einsum("mf,nft->nmt", basis, batch.power, optimize=True)
         images.append(((power_to_db_per_segment(power, top_db) + top_db) / top_db).astype(np.float32))
-    return np.concatenate(images) if images else np.empty((0, n_mels, 0), np.float32)
+    if images:
+        return np.concatenate(images)
+    n_samples = segments.n_samples if isinstance(segments, Segments) else np.shape(segments)[1]
+    return np.empty((0, n_mels, n_frames(n_samples)), np.float32)
 
 
 def hog_of_images(

@@ -62,3 +62,10 @@ def test_file_features_transform_each_block_once(tmp_path, monkeypatch):
     assert calls == [3]
     for extractor in extractors:
         np.testing.assert_allclose(features.features[extractor.name], extractor.extract(decoded), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["gtzan57", "timbre-rhythm", "hog-mel"])
+def test_no_segments_give_no_rows_of_the_right_width(name):
+    extractor = registry().feature_extractor(name)
+    rows = extractor.extract(spectrum.Segments(np.zeros((0, segments.SEGMENT_SAMPLES), np.float32)))
+    assert rows.shape == (0, len(extractor.feature_names))
