@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "# explore_levers",
         "",
         f"`benchmarks/explore_levers.py`, {(time.perf_counter() - started) / 60:.1f} min; {len(dataset.clips)} clips, "
-        f"{len(dataset.y)} segments, clean training data (no augmentation), 5 clip-grouped folds.",
+        f"{len(dataset.y)} segments, clean training data (no augmentation unless a row says so), 5 clip-grouped folds.",
         "",
         "| configuration | track bal. acc | soft vote | track acc |",
         "|---|---|---|---|",
