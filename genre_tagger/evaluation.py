@@ -34,7 +34,6 @@ the mean F1 over those classes (a class never predicted has F1 0).
 from __future__ import annotations
 
 import importlib
-
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence

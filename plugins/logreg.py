@@ -174,7 +174,7 @@ class LogReg:
         return e / e.sum(axis=1, keepdims=True)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities ``[n_segments, n_classes]`` of HOG rows ``X [n_segments, n_features]``."""
+        """Class probabilities ``[n_segments, n_classes]`` of feature rows ``X [n_segments, n_features]``."""
         return self._proba(self._transform(X))
 
     # --- state -----------------------------------------------------------------------------
