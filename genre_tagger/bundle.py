@@ -90,7 +90,7 @@ class Bundle:
 
     def load_model(self) -> None:
         """Make the model now (nothing to do once made), so that a bundle whose model cannot
-        be made fails once, before any file is analysed for it, rather than on every file."""
+        be made fails once, rather than on every file."""
         if self._model is None:
             self._model = self._loader()
 

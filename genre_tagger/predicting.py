@@ -101,8 +101,8 @@ def predict_files(
     Features are cached only with ``cache_features``: a HOG row is ~10 KB per segment,
     too much to keep for a whole library, but cheap for an evaluation set.
 
-    The bundle's model is made before the first file that needs it is predicted or
-    analysed; a model that cannot be made raises
+    The bundle's model is made before the first file that needs it is predicted; a
+    model that cannot be made raises
     :class:`~genre_tagger.bundle.BundleError` from here then, once, rather than failing
     every file.
     """
@@ -131,9 +131,10 @@ def predict_files(
             yield _predicted(bundle, cache, path, key, key, rows, durations.get(path), model_key, settings)
         else:
             pending[path] = key
-    if pending:
-        bundle.load_model()
     for analysed in analyse_many(list(pending), bundle.extractors, max_segments, jobs, cluster=cluster):
+        # made once the first file is analysed: the worker processes start first, so
+        # that importing the model's libraries overlaps their start-up
+        bundle.load_model()
         prediction = _from_analysis(bundle, cache, analysed, pending[analysed.path], model_key, settings,
                                     feature_keys if cache_features else {})
         prediction.analysed = True

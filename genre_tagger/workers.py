@@ -136,8 +136,11 @@ def _analyse_queue(
             lost = yield from _drain(pending, FIRST_COMPLETED)
             if lost:
                 return lost, False
-    lost = yield from _drain(pending)
-    return lost, not lost
+    while pending:  # the last ones, each yielded as soon as it is done
+        lost = yield from _drain(pending, FIRST_COMPLETED)
+        if lost:
+            return lost, False
+    return [], True
 
 
 def _drain(pending: dict[Future, Path], return_when: str = ALL_COMPLETED) -> Generator[Analysed, None, list[Path]]:
