@@ -20,6 +20,13 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, labels: np.nda
     }
 
 
+def track_labels(y_true: np.ndarray, groups: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+    """The genre of each of ``tracks``: that of its first row (``groups`` gives each row's
+    track, ``y_true`` its genre)."""
+    first_row = {g: i for i, g in reversed(list(enumerate(groups)))}
+    return np.array([y_true[first_row[t]] for t in tracks]).astype(str)
+
+
 def segment_and_track_scores(
     y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray, groups: np.ndarray
 ) -> dict:
@@ -32,8 +39,7 @@ def segment_and_track_scores(
     y_true = np.asarray(y_true).astype(str)
     segment_pred = classes[proba.argmax(axis=1)]
     tracks, track_pred = track_predictions(proba, classes, groups)
-    first_row = {g: i for i, g in reversed(list(enumerate(groups)))}
-    track_true = np.array([y_true[first_row[t]] for t in tracks])
+    track_true = track_labels(y_true, groups, tracks)
     segment = classification_scores(y_true, segment_pred, classes)
     track = classification_scores(track_true, track_pred, classes)
     soft = classification_scores(track_true, track_predictions(proba, classes, groups, vote="soft")[1], classes)

@@ -183,7 +183,7 @@ def _with_copies(train: Dataset, augmented: list[Dataset]) -> Dataset:
     return stack([train] + [copy.subset(np.isin(copy.groups, clips)) for copy in augmented])
 
 
-def _fit_predict(model_class: type[GenreModel], train: Dataset, tests: list[Dataset],
+def fit_predict(model_class: type[GenreModel], train: Dataset, tests: list[Dataset],
                  augmented: list[Dataset] = ()) -> tuple[list[np.ndarray], np.ndarray]:
     """Fit on ``train`` (plus its clips' rows of ``augmented``); probabilities for each of ``tests``."""
     train = _with_copies(train, list(augmented))
@@ -270,7 +270,7 @@ def grouped_cv(
     degraded_proba = {name: np.zeros((len(copy.y), len(classes))) for name, copy in degraded.items()}
     for fold in np.unique(folds):
         tests = [dataset.subset(folds == fold)] + [copy.subset(degraded_folds[n] == fold) for n, copy in degraded.items()]
-        fold_probas, model_classes = _fit_predict(model_class, dataset.subset(folds != fold), tests, augmented)
+        fold_probas, model_classes = fit_predict(model_class, dataset.subset(folds != fold), tests, augmented)
         proba[folds == fold] = _align(fold_probas[0], model_classes, classes)
         for name, fold_proba in zip(degraded, fold_probas[1:]):
             degraded_proba[name][degraded_folds[name] == fold] = _align(fold_proba, model_classes, classes)
@@ -310,7 +310,7 @@ def artist_split(model_class: type[GenreModel], dataset: Dataset, splits: dict[s
     of test (only clips present)."""
     train_mask, test_mask = split_masks(dataset, splits)
     train, test = dataset.subset(train_mask), dataset.subset(test_mask)
-    (proba,), model_classes = _fit_predict(model_class, train, [test], augmented)
+    (proba,), model_classes = fit_predict(model_class, train, [test], augmented)
     scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
     scores["n_train_tracks"] = int(len(train.clips))
     return SplitResult(scores, test, proba, model_classes)
@@ -331,7 +331,7 @@ def leaky_split(model_class: type[GenreModel], dataset: Dataset) -> dict:
         np.arange(len(dataset.y)), test_size=0.2, stratify=dataset.y, random_state=SEED
     )
     train, test = dataset.subset(train_index), dataset.subset(test_index)
-    (proba,), model_classes = _fit_predict(model_class, train, [test])
+    (proba,), model_classes = fit_predict(model_class, train, [test])
     scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
     return {
         "segment_accuracy": scores["segment_accuracy"],

@@ -64,6 +64,12 @@ def test_retrain_reports_three_scorings_and_saves_pickle_free_bundles(small_gtza
     assert metrics["knn"]["training"]["clips_per_genre"] == {g: 6 for g in GENRES}
     assert any("rock.99999.wav" in failure for failure in metrics["failures"])
     card = (out / "README.md").read_text()
+    nested = [name for name in ("knn", "lightgbm") if "nested_cv" in metrics[name]["metrics"]]
+    assert len(nested) == 1  # the model scan defaults to among them, levers chosen inside each outer fold
+    scores = metrics[nested[0]]["metrics"]["nested_cv"]
+    assert 0 <= scores["track_balanced_accuracy"] <= 1 and len(scores["chosen"]) == scores["folds"]
+    assert f"## Nested grouped CV of {nested[0]}" in card
+    assert bundle.load(out / nested[0], registry()).metrics["nested_cv"] == scores
     assert "Grouped CV" in card and "genre-tagger retrain" in card and "leaky" in card.lower()
     assert "## Ablation" in card and "| lightgbm | balanced class weights |" in card
     assert "Ablation" in result.output
