@@ -55,14 +55,23 @@ def configurations(model_class: type[GenreModel], dataset: Dataset, augmented: l
     (all levers on, majority vote), which wins ties."""
     extractors = [tuple(dataset.features)] + ([tuple(dataset.features)[:1]] if len(dataset.features) > 1 else [])
     augment = [True, False] if augmented else [False]
-    weights = ["balanced", None] if "class_weight" in inspect.signature(model_class).parameters else [None]
+    weights = ["balanced", None] if _weighs_classes(model_class) else [None]
     return [Configuration(e, a, w, v) for e in extractors for a in augment for w in weights for v in VOTES]
 
 
+def _weighs_classes(model_class: type[GenreModel]) -> bool:
+    return "class_weight" in inspect.signature(model_class).parameters
+
+
 def _factory(model_class: type[GenreModel], configuration: Configuration) -> type[GenreModel]:
-    if "class_weight" in inspect.signature(model_class).parameters:
+    if _weighs_classes(model_class):
         return functools.partial(model_class, class_weight=configuration.class_weight)
     return model_class
+
+
+def _copies(augmented: list[Dataset], configuration: Configuration) -> list[Dataset]:
+    """The degraded copies ``configuration`` trains on, in its columns."""
+    return [copy.select(configuration.extractors) for copy in augmented] if configuration.augment else []
 
 
 def _inner_scores(model_class, train: Dataset, augmented: list[Dataset], candidates: list[Configuration],
@@ -73,9 +82,8 @@ def _inner_scores(model_class, train: Dataset, augmented: list[Dataset], candida
     for candidate in candidates:
         key = (candidate.extractors, candidate.augment, candidate.class_weight)
         if key not in fitted:
-            copies = [a.select(candidate.extractors) for a in augmented] if candidate.augment else []
             fitted[key] = grouped_cv(_factory(model_class, candidate), train.select(candidate.extractors),
-                                     inner_folds, augmented=copies).scores
+                                     inner_folds, augmented=_copies(augmented, candidate)).scores
         suffix = "_soft" if candidate.vote == "soft" else ""
         scores[candidate] = fitted[key][f"track_balanced_accuracy{suffix}"]
     return scores
@@ -99,9 +107,8 @@ def nested_cv(model_class: type[GenreModel], dataset: Dataset, augmented: list[D
         train, test = dataset.subset(folds != fold), dataset.subset(folds == fold)
         inner = _inner_scores(model_class, train, augmented, candidates, inner_folds)
         best = max(candidates, key=lambda c: inner[c])  # max keeps the first of equals: the default
-        copies = [a.select(best.extractors) for a in augmented] if best.augment else []
         (proba,), classes = fit_predict(_factory(model_class, best), train.select(best.extractors),
-                                         [test.select(best.extractors)], copies)
+                                        [test.select(best.extractors)], _copies(augmented, best))
         tracks, predicted = track_predictions(proba, classes, test.groups, vote=best.vote)
         truth = track_labels(test.y, test.groups, tracks)
         track_true.append(truth)

@@ -184,7 +184,7 @@ def _with_copies(train: Dataset, augmented: list[Dataset]) -> Dataset:
 
 
 def fit_predict(model_class: type[GenreModel], train: Dataset, tests: list[Dataset],
-                 augmented: list[Dataset] = ()) -> tuple[list[np.ndarray], np.ndarray]:
+                augmented: list[Dataset] = ()) -> tuple[list[np.ndarray], np.ndarray]:
     """Fit on ``train`` (plus its clips' rows of ``augmented``); probabilities for each of ``tests``."""
     train = _with_copies(train, list(augmented))
     model = model_class().fit(train.X, train.y, train.groups)
