@@ -22,6 +22,7 @@ embeddings are made in a separate environment and read back here::
     /tmp/tfenv/bin/pip install "tensorflow-cpu==2.15.*" "numpy<2" librosa
     /tmp/tfenv/bin/pip install --no-deps musicnn==0.1.0
     /tmp/tfenv/bin/python benchmarks/explore_musicnn.py extract --data ../shared/data/gtzan/genres --out /tmp/msd_musicnn.npz
+    /tmp/tfenv/bin/python benchmarks/explore_musicnn.py export   # what plugins/musicnn.py ships
     .venv/bin/python benchmarks/explore_musicnn.py score --embeddings /tmp/msd_musicnn.npz --data ../shared/data/gtzan/genres
 
 (extract: about 4 min for the 519 clips on one core; score: about 5 min, the features of
@@ -53,19 +54,11 @@ def extract(data: Path, out: Path, model: str = "MSD_musicnn") -> None:
     import librosa
     import tensorflow as tf
     from musicnn import configuration as config
-    from musicnn import models
 
-    tf.compat.v1.disable_eager_execution()
     # musicnn.extractor's own steps, with the graph built and the weights restored once
-    n_frames = librosa.time_to_frames(3, sr=config.SR, n_fft=config.FFT_SIZE, hop_length=config.FFT_HOP) + 1
-    with tf.name_scope("model"):
-        x = tf.compat.v1.placeholder(tf.float32, [None, n_frames, config.N_MELS])
-        is_training = tf.compat.v1.placeholder(tf.bool)
-        logits, *_, penultimate = models.define_model(x, is_training, model, len(config.MSD_LABELS))
-        tags = tf.nn.sigmoid(logits)
-    session = tf.compat.v1.Session(config=tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1,
-                                                                    inter_op_parallelism_threads=1))
-    tf.compat.v1.train.Saver().restore(session, os.path.join(os.path.dirname(models.__file__), model) + "/")
+    session, x, is_training, logits, penultimate = _restore(model)
+    tags = tf.nn.sigmoid(logits)
+    n_frames = int(x.shape[1])
     files = sorted(p for p in data.glob("*/*") if p.suffix in AUDIO_SUFFIXES)
     rows: dict[str, list] = {"penultimate": [], "tags": [], "groups": [], "genres": [], "segment": []}
     started = time.perf_counter()
@@ -89,6 +82,51 @@ def extract(data: Path, out: Path, model: str = "MSD_musicnn") -> None:
     np.savez(out, penultimate=np.vstack(rows["penultimate"]), tags=np.vstack(rows["tags"]),
              groups=np.array(rows["groups"]), genres=np.array(rows["genres"]), segment=np.array(rows["segment"]))
     print(f"wrote {out}")
+
+
+def _restore(model: str = "MSD_musicnn"):
+    """musicnn's graph for 3-s patches, its weights restored: ``(session, input, is_training,
+    logits, penultimate)``."""
+    import librosa
+    import tensorflow as tf
+    from musicnn import configuration as config
+    from musicnn import models
+
+    tf.compat.v1.disable_eager_execution()
+    n_frames = librosa.time_to_frames(3, sr=config.SR, n_fft=config.FFT_SIZE, hop_length=config.FFT_HOP) + 1
+    with tf.name_scope("model"):
+        x = tf.compat.v1.placeholder(tf.float32, [None, n_frames, config.N_MELS])
+        is_training = tf.compat.v1.placeholder(tf.bool)
+        logits, *_, penultimate = models.define_model(x, is_training, model, len(config.MSD_LABELS))
+    session = tf.compat.v1.Session(config=tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1,
+                                                                    inter_op_parallelism_threads=1))
+    tf.compat.v1.train.Saver().restore(session, os.path.join(os.path.dirname(models.__file__), model) + "/")
+    return session, x, is_training, logits, penultimate
+
+
+def export(model: str = "MSD_musicnn") -> None:
+    """Write what the ``musicnn`` feature plugin ships: the network's weights
+    (``plugins/musicnn_msd.npz``, named as in the TensorFlow graph, optimiser state left
+    out) and the test reference (``tests/data/musicnn_reference.npz``: two input patches of
+    a chord with clicks, and the embedding TensorFlow gives them)."""
+    import librosa
+    import tensorflow as tf
+    from musicnn import models
+
+    reader = tf.compat.v1.train.NewCheckpointReader(os.path.join(os.path.dirname(models.__file__), model) + "/")
+    names = sorted(n for n in reader.get_variable_to_shape_map() if "Adam" not in n and "_power" not in n)
+    np.savez(ROOT / "plugins" / "musicnn_msd.npz", **{name: reader.get_tensor(name) for name in names})
+    sr = 16000
+    t = np.arange(6 * sr) / sr
+    y = (0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 330 * t)
+         + 0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    y[:: sr // 2] += 0.8
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, hop_length=256, n_fft=512, n_mels=96).T
+    patches = np.log10(10000 * mel.astype(np.float16) + 1)[: 2 * 187].reshape(2, 187, 96).astype(np.float32)
+    session, x, is_training, _, penultimate = _restore(model)
+    expected = session.run(penultimate, feed_dict={x: patches, is_training: False})
+    np.savez_compressed(ROOT / "tests" / "data" / "musicnn_reference.npz", patches=patches, penultimate=expected)
+    print(f"wrote {len(names)} arrays to plugins/musicnn_msd.npz and tests/data/musicnn_reference.npz")
 
 
 def score(embeddings: Path, data: Path, cache_path: str | None, split_dir: Path) -> None:
@@ -135,6 +173,8 @@ def score(embeddings: Path, data: Path, cache_path: str | None, split_dir: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("export", help="the weights and test reference the musicnn plugin ships "
+                                         "(needs TensorFlow and musicnn)")
     make = commands.add_parser("extract", help="musicnn embeddings of every clip (needs TensorFlow and musicnn)")
     make.add_argument("--data", type=Path, default=Path("../shared/data/gtzan/genres"))
     make.add_argument("--out", type=Path, required=True)
@@ -144,7 +184,9 @@ def main() -> None:
     check.add_argument("--split-dir", type=Path, default=Path("../shared/data/gtzan/splits"))
     check.add_argument("--cache", default=None, help="feature cache (default: genre-tagger's)")
     args = parser.parse_args()
-    if args.command == "extract":
+    if args.command == "export":
+        export()
+    elif args.command == "extract":
         extract(args.data, args.out)
     else:
         score(args.embeddings, args.data, args.cache, args.split_dir)

@@ -3,7 +3,8 @@
 musicnn (Pons & Serra, "musicnn: pre-trained convolutional neural networks for music
 audio tagging", 2019; ISC licence, see ``musicnn_LICENSE.txt``) is the ``MSD_musicnn``
 model of the ``musicnn`` package. Its weights ship beside this module
-(``musicnn_msd.npz``, exported from that package's TensorFlow checkpoint) and its forward
+(``musicnn_msd.npz``, exported from that package's TensorFlow checkpoint by
+``benchmarks/explore_musicnn.py export``) and its forward
 pass is written here in numpy, so neither TensorFlow nor a download is needed.
 
 Per 3-second segment (22050 Hz), as ``musicnn.extractor`` prepares its input:

@@ -17,7 +17,7 @@ REFERENCE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 
 def test_embedding_matches_musicnn_in_tensorflow():
     # musicnn's own input patches and the embedding its TensorFlow graph gave for them
-    # (musicnn 0.1.0, tensorflow-cpu 2.15; made by the commit that added this test)
+    # (musicnn 0.1.0, tensorflow-cpu 2.15: `benchmarks/explore_musicnn.py export`)
     with np.load(REFERENCE) as reference:
         patches, expected = reference["patches"], reference["penultimate"]
     embedding = musicnn.embed(patches)
