@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -130,12 +129,11 @@ def export(model: str = "MSD_musicnn") -> None:
 
 
 def score(embeddings: Path, data: Path, cache_path: str | None, split_dir: Path) -> None:
-    sys.path.insert(0, str(ROOT))
     from genre_tagger.cache import Cache, default_path
     from genre_tagger.dataset import find_clips, read_split_dir
     from genre_tagger.plugins import registry
     from genre_tagger.training import Dataset, artist_split, build_dataset, grouped_cv
-    from plugins.logreg import LogReg
+    from genre_tagger_plugins.logreg import LogReg
 
     started = time.perf_counter()
     musicnn = np.load(embeddings)

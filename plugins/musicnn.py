@@ -69,6 +69,7 @@ def log_mel_patches(samples: np.ndarray) -> np.ndarray:
     return np.log10(10000 * mel + 1).astype(np.float16).astype(np.float32)
 
 
+@functools.cache
 def _scale_shift(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Inference batch normalisation ``name`` as ``x * scale + shift``."""
     w = weights()
