@@ -1,5 +1,6 @@
-"""Logistic regression models: ``logreg`` on ``gtzan57`` + ``timbre-rhythm``, and
-``hog-logreg`` on HOG features of log-mel spectrograms (``hog-mel``).
+"""Logistic regression models: ``logreg`` on ``gtzan57`` + ``timbre-rhythm``,
+``musicnn-logreg`` on the same plus the ``musicnn`` embedding, and ``hog-logreg`` on HOG
+features of log-mel spectrograms (``hog-mel``).
 
 ``hog-logreg`` is the original study's spectrogram model: HOG of the spectrogram image,
 PCA, logistic regression. ``logreg`` is the same without PCA. Per segment:
@@ -232,6 +233,19 @@ class HogLogReg(LogReg):
         super().__init__(n_components, C, cv, max_iter, random_state, class_weight)
 
 
+class MusicnnLogReg(LogReg):
+    """:class:`LogReg` on ``gtzan57`` + ``timbre-rhythm`` + ``musicnn`` (401 columns).
+
+    musicnn's embedding is learned from the Million Song Dataset's tags, so it carries
+    what 3 s of hand-made statistics cannot; the hand-made columns stay beside it (they
+    add about 0.01 under grouped CV, ``benchmarks/results/explore_musicnn.md``). It scans
+    several times slower than ``logreg``: musicnn's network costs about 60 ms per segment.
+    """
+
+    name: ClassVar[str] = "musicnn-logreg"
+    feature_extractors: ClassVar[tuple[str, ...]] = ("gtzan57", "timbre-rhythm", "musicnn")
+
+
 @hookimpl
 def genre_tagger_models():
-    return [LogReg, HogLogReg]
+    return [LogReg, MusicnnLogReg, HogLogReg]

@@ -28,7 +28,7 @@ def data():
     return synthetic()
 
 
-@pytest.mark.parametrize("name", ["knn", "lightgbm", "lightgbm-plus", "logreg"])
+@pytest.mark.parametrize("name", ["knn", "lightgbm", "lightgbm-plus", "logreg", "musicnn-logreg"])
 def test_model_fits_predicts_and_round_trips_without_pickle(name, data, tmp_path):
     X, y, groups = data
     plugins = registry()
