@@ -182,7 +182,7 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: 
     if nested:
         # the model scan would default to among these (the ensemble aside: its weights are
         # chosen by a CV of their own), scored with its levers chosen inside each fold
-        name = bundle.choose_default({n: t.cv.scores["track_balanced_accuracy"] for n, t in trained_models.items()},
+        name = bundle.choose_default({n: bundle.selection_score(t.metrics) for n, t in trained_models.items()},
                                      {n: set(t.dataset.versions) for n, t in trained_models.items()})
         console.print(f"Nested grouped CV of [bold]{name}[/] (levers chosen inside each outer fold) ...")
         trained = trained_models[name]

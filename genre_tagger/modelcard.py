@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genre_tagger.bundle import SCORE_TIE, choose_default, library_versions
+from genre_tagger.bundle import SCORE_TIE, choose_default, library_versions, selection_score
 from genre_tagger.degrade import DEGRADATIONS
 
 
@@ -160,14 +160,15 @@ def render(reports: list[ModelReport], command: str, data_description: str, effe
                   for e in effects]
     lines += _nested_section(reports)
     default = choose_default(
-        {r.name: r.metrics.get("grouped_cv", {}).get("track_balanced_accuracy", 0.0) for r in reports},
+        {r.name: selection_score(r.metrics) for r in reports},
         {r.name: r.extractors for r in reports},
     )
     lines += [
         "",
-        f"`scan` uses **{default}** by default: of the models within {SCORE_TIE} of the best grouped-CV track",
-        "balanced accuracy (a tie for one 5-fold CV), the one that reads the fewest feature",
-        "extractors, i.e. the fastest to scan with.",
+        f"`scan` uses **{default}** by default. Models are compared by their grouped-CV track balanced",
+        "accuracy averaged with their scores on the degraded test folds (robustness counts as",
+        f"much as the clean score); of the models within {SCORE_TIE} of the best (a tie for one 5-fold",
+        "CV), the one that reads the fewest feature extractors, i.e. the fastest to scan with.",
         "",
         "## Models",
         "",

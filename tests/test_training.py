@@ -95,3 +95,17 @@ def test_the_default_model_is_the_fastest_of_those_tied_at_the_top():
     assert bundle.choose_default(scores, extractors) == "logreg"  # within SCORE_TIE of the best, fewer extractors
     scores["ensemble"] = 0.80
     assert bundle.choose_default(scores, extractors) == "ensemble"  # clearly better
+
+
+def test_the_selection_score_weighs_robustness_as_much_as_the_clean_score():
+    def metrics(clean, *degraded):
+        return {"grouped_cv": {"track_balanced_accuracy": clean},
+                "robustness": {f"copy{i}": {"track_balanced_accuracy": d} for i, d in enumerate(degraded)}}
+
+    assert bundle.selection_score(metrics(0.9, 0.8, 0.7)) == pytest.approx(0.8)
+    assert bundle.selection_score({"grouped_cv": {"track_balanced_accuracy": 0.7}}) == pytest.approx(0.7)
+    # better on clean clips, worse on degraded ones: the robust model wins (the shipped case)
+    scores = {"ensemble": bundle.selection_score(metrics(0.882, 0.838, 0.841)),
+              "musicnn-logreg": bundle.selection_score(metrics(0.870, 0.860, 0.854))}
+    extractors = {"ensemble": {"a", "b", "c"}, "musicnn-logreg": {"a", "b"}}
+    assert bundle.choose_default(scores, extractors) == "musicnn-logreg"
