@@ -46,6 +46,8 @@ N_MELS = 96
 N_FRAMES = 187  # musicnn's input patch: 3 s at 16 kHz
 EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 N_UNITS = 200
+#: segments per forward pass, which bounds its memory (about 25 MB per segment)
+EMBED_SEGMENTS = 4
 
 
 @functools.cache
@@ -143,7 +145,11 @@ class Musicnn:
     def extract(self, segments: Segments | np.ndarray) -> np.ndarray:
         """Float32 ``[n_segments, n_samples]`` at 22050 Hz (or
         :class:`~genre_tagger.spectrum.Segments`) in, float64 ``[n_segments, 200]`` out."""
-        rows = [embed(log_mel_patches(batch.samples)) for batch in spectrum.batches(segments)]
+        rows = []
+        for batch in spectrum.batches(segments):
+            patches = log_mel_patches(batch.samples)
+            # the front end's unfolded inputs take about 25 MB per segment: a few at a time
+            rows += [embed(patches[start : start + EMBED_SEGMENTS]) for start in range(0, len(patches), EMBED_SEGMENTS)]
         return np.concatenate(rows).astype(np.float64) if rows else np.empty((0, N_UNITS))
 
 
