@@ -238,7 +238,8 @@ class MusicnnLogReg(LogReg):
 
     musicnn's embedding is learned from the Million Song Dataset's tags, so it carries
     what 3 s of hand-made statistics cannot; the hand-made columns stay beside it (they
-    add about 0.01 under grouped CV, ``benchmarks/results/explore_musicnn.md``). It scans
+    add little under grouped CV but about 0.04-0.1 on the artist split,
+    ``benchmarks/results/explore_musicnn.md``). It scans
     several times slower than ``logreg``: musicnn's network costs about 60 ms per segment.
     """
 
