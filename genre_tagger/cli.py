@@ -110,7 +110,7 @@ def _progress() -> Progress:
                    "grouped CV without it; printed and recorded in the model card. Roughly doubles the training time.")
 @click.option("--nested/--no-nested", default=True, show_default=True,
               help="Also score the default model by nested grouped CV: its levers (features, augmentation, class "
-                   "weights, vote) chosen by an inner CV in each outer fold's training clips. About 8 minutes on GTZAN.")
+                   "weights, vote) chosen by an inner CV in each outer fold's training clips. Up to 8 inner grouped CVs per outer fold: several minutes on GTZAN.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes for feature extraction.")
 @cache_options
 def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: str | None, ensemble: bool,
