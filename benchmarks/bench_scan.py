@@ -56,8 +56,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SR = 22050
 CLIP_SECONDS = 30
 FORMATS = ("mp3", "flac", "ogg", "m4a")
-# extension -> (container, codec, encoder sample format), as tests/audiofactory.py
-_AV_FORMATS = {"mp3": ("mp3", "libmp3lame", "fltp"), "flac": ("flac", "flac", "s16"), "m4a": ("ipod", "aac", "fltp")}
 
 
 # ------------------------------------------------------------------------------ audio
@@ -65,40 +63,9 @@ _AV_FORMATS = {"mp3": ("mp3", "libmp3lame", "fltp"), "flac": ("flac", "flac", "s
 
 def encode(path: Path, chunks, sr: int = SR) -> float:
     """Encode float32 mono ``chunks`` (an iterable, streamed) to ``path``; returns seconds written."""
-    import av
-    import soundfile
+    from genre_tagger.pipeline.encode import encode as encode_audio
 
-    n = 0
-    ext = path.suffix.lstrip(".")
-    if ext == "ogg":  # PyAV's wheel has no libvorbis: libsndfile's, as tests/audiofactory.py
-        with soundfile.SoundFile(path, "w", sr, 1, format="OGG", subtype="VORBIS") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                n += len(chunk)
-        return n / sr
-    container_format, codec, sample_format = _AV_FORMATS[ext]
-    with av.open(str(path), "w", format=container_format) as container:
-        stream = container.add_stream(codec, rate=sr, layout="mono")
-        resampler = av.AudioResampler(format=sample_format, layout="mono", rate=sr)
-
-        def mux(frame):
-            for resampled in resampler.resample(frame):
-                for packet in stream.encode(resampled):
-                    container.mux(packet)
-
-        for chunk in chunks:
-            n += len(chunk)
-            for start in range(0, len(chunk), 4096):
-                frame = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(chunk[start : start + 4096], dtype=np.float32).reshape(1, -1),
-                    format="fltp", layout="mono",
-                )
-                frame.sample_rate = sr
-                mux(frame)
-        mux(None)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return n / sr
+    return encode_audio(path, chunks, sr, path.suffix.lstrip(".")) / sr
 
 
 def clips_by_genre(data: Path) -> dict[str, list[Path]]:
@@ -149,54 +116,40 @@ def long_file(path: Path, genres: dict[str, list[Path]], minutes: float) -> floa
 # ------------------------------------------------------------------------ measurement
 
 
-def _tree(root: int) -> list[int]:
-    """``root`` and all its descendants, from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            parents.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(int(entry))
-        except (OSError, ValueError, IndexError):
-            continue
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(parents.get(pid, []))
-    return tree
+def _tree(root: int) -> list:
+    """``root`` and all its descendants (psutil processes)."""
+    import psutil
+
+    try:
+        process = psutil.Process(root)
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
-def _rss(pids: list[int]) -> int:
-    """Sum of the RSS of ``pids`` (bytes): cheap, from /proc/PID/statm."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+def _rss(processes: list) -> int:
+    """Sum of the RSS of ``processes`` (bytes): cheap."""
+    return sum(_memory(p, "memory_info", "rss") for p in processes)
 
 
-def _pss(pids: list[int]) -> int:
-    """Sum of the PSS of ``pids`` (bytes), from /proc/PID/smaps_rollup (the kernel walks
-    every mapping: milliseconds per process).
+def _pss(processes: list) -> int:
+    """Sum of the PSS of ``processes`` (bytes): the kernel walks every mapping, milliseconds
+    per process.
 
     RSS counts the pages processes share (the libraries every worker maps: numpy, scipy,
     LLVM) once per process; PSS divides each shared page among the processes that map
     it, so its sum is what the tree takes from the machine.
     """
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
-        except (OSError, ValueError, IndexError, StopIteration):
-            continue
-    return total
+    return sum(_memory(p, "memory_full_info", "pss") for p in processes)
+
+
+def _memory(process, method: str, field: str) -> int:
+    import psutil
+
+    try:
+        return getattr(getattr(process, method)(), field)
+    except psutil.Error:  # ended between the listing and the reading
+        return 0
 
 
 def run_measured(command: list[str], env: dict | None = None) -> dict:
@@ -287,10 +240,10 @@ REPEAT = [2]  # runs of each scan; the fastest is reported (--repeat)
 
 
 def models_dir(tmp: Path, genres: dict[str, list[Path]], clips_per_genre: int, jobs: int, report: dict) -> Path:
-    from genre_tagger import bundle
+    from genre_tagger.models import catalogue
 
-    shipped = bundle.default_models_dir()
-    if MODEL[0] in bundle.available(shipped):
+    shipped = catalogue.default_models_dir()
+    if MODEL[0] in catalogue.available(shipped):
         report["model"] = {"source": f"pretrained/{MODEL[0]}", "dir": str(shipped), "name": MODEL[0]}
         return shipped
     train = tmp / "train"
@@ -380,11 +333,13 @@ def _naive_and_fast(track, extractor, analysis, audio, segments, reference_featu
 
 def naive_vs_fast(tracks: list[dict], n: int, report: dict) -> None:
     """Per file, decode included: reference_features per segment vs the plugin's extract."""
-    from genre_tagger import analysis, audio, segments
+    from genre_tagger import segments
+    from genre_tagger.pipeline import analysis, audio
+    from genre_tagger.spectrum import Segments
     from genre_tagger_plugins.gtzan57 import Gtzan57, reference_features
 
     extractor = Gtzan57()
-    extractor.extract(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32))  # compile / load numba kernels
+    extractor.extract(Segments(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32)))  # compile / load numba kernels
     rows = []
     try:  # both sides on one core, BLAS included (extract limits BLAS itself; the reference does not)
         from threadpoolctl import threadpool_limits
@@ -405,12 +360,12 @@ def naive_vs_fast(tracks: list[dict], n: int, report: dict) -> None:
 
 def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: dict) -> None:
     """Scan once with a cache, give ``n_links`` hard links the cached results, time a cached scan."""
-    from genre_tagger import bundle as bundle_module
-    from genre_tagger import cache as cache_module
-    from genre_tagger import tags
-    from genre_tagger.library import walk
+    from genre_tagger.models import catalogue
+    from genre_tagger.pipeline import cache as cache_module
     from genre_tagger.plugins import registry
-    from genre_tagger.scan import ScanOptions, Scanner
+    from genre_tagger.tagging import tags
+    from genre_tagger.tagging.library import walk
+    from genre_tagger.tagging.scan import ScanOptions, Scanner
 
     cache_path = tmp / "cache.sqlite"
     first = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--model", MODEL[0], "--cache", str(cache_path),
@@ -419,7 +374,7 @@ def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: di
     links = tmp / "links"
     links.mkdir()
     name = report["model"]["name"]
-    model = bundle_module.load(Path(models) / name, registry())
+    model = catalogue.load(Path(models) / name, registry())
     model_key = cache_module.model_key(model.name, model.checksum)
     settings = ScanOptions().cache_settings()
     with cache_module.Cache(cache_path) as cache:
@@ -431,7 +386,7 @@ def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: di
             if result is None:
                 sys.exit(f"{source}: not in the cache after the first scan")
             key = cache_module.file_key(target)
-            cache.put_result(key, model_key, settings, dict(result, stamp=list(key[1:])))
+            cache.put_result(key, model_key, settings, dict(result, stamp=list(key[1:])))  # TrackPrediction JSON
     files = list(walk([links], lambda error: None))
     with cache_module.Cache(cache_path) as cache:
         Scanner(model, ScanOptions(), cache).scan(files[:20])  # warm: imports, SQLite pages

@@ -6,7 +6,7 @@ the ones tried and left out, so that the numbers quoted for them can be reproduc
 - **track context**: each segment's row extended with the mean and standard deviation
   of its clip's rows (``logreg`` and LightGBM on gtzan57 + timbre-rhythm);
 - **LightGBM on gtzan57 + timbre-rhythm**, alone and in a two-member ensemble with
-  ``logreg`` (weights chosen on the other folds, as :func:`genre_tagger.ensemble.train`);
+  ``logreg`` (weights chosen on the other folds, as :func:`genre_tagger.training.ensemble_weights.train`);
 - **calibration**: the same ensemble with each member's probabilities temperature-scaled
   first, the temperature fitted (log-loss) on the other folds' out-of-fold predictions;
 - **more augmentation** for ``logreg``: beside the degraded copies ``retrain`` ships
@@ -18,7 +18,7 @@ the ones tried and left out, so that the numbers quoted for them can be reproduc
   machine (:class:`Svm`, balanced class weights) for three ``C``.
 
 Protocol: clean clips only (no augmentation, except in the rows that measure it), exact duplicate
-rows dropped, the 5 clip-grouped folds of :func:`genre_tagger.training.clip_folds`,
+rows dropped, the 5 clip-grouped folds of :func:`genre_tagger.training.crossval.clip_folds`,
 scored by track balanced accuracy (majority vote) ± its spread over folds.
 
 Run from the project root (features come from the cache ``retrain`` fills; about 15 min
@@ -38,10 +38,11 @@ import librosa
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from genre_tagger import degrade, ensemble, training
-from genre_tagger.cache import Cache, default_path
-from genre_tagger.dataset import find_clips
+from genre_tagger.models import ensemble
+from genre_tagger.pipeline.cache import Cache, default_path
 from genre_tagger.plugins import registry
+from genre_tagger.training import crossval, dataset as training, degrade, ensemble_weights
+from genre_tagger.training.clips import find_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "explore_levers.md"
@@ -165,9 +166,9 @@ def nested_ensemble(dataset: training.Dataset, probas: list[np.ndarray], folds: 
         members = probas
         if calibrate:
             members = [temperature_scaled(p, fitted_temperature(p[outside], y_index[outside])) for p in probas]
-        weights = ensemble.best_weights([p[outside] for p in members], dataset.subset(outside), classes)
+        weights = ensemble_weights.best_weights([p[outside] for p in members], dataset.subset(outside), classes)
         combined[~outside] = ensemble.combine([p[~outside] for p in members], weights)
-    return training.scores_by_fold(dataset, combined, classes, folds)
+    return crossval.scores_of(dataset, combined, classes, folds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,11 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         copies = {name: training.build_dataset(clips, extractors, cache, args.jobs, degradation=name)
                   for name in degrade.DEGRADATIONS}
     dataset = training.drop_duplicate_rows(clean)
-    logreg, lightgbm = plugins.model("logreg"), plugins.model("lightgbm")
+    logreg, lightgbm = plugins.model("logreg").make(), plugins.model("lightgbm").make()
     rows: list[tuple[str, dict]] = []
 
-    def measure(label: str, model_class, data: training.Dataset) -> training.CrossValidation:
-        cv = training.grouped_cv(model_class, data)
+    def measure(label: str, model_class, data: training.Dataset) -> crossval.CrossValidation:
+        cv = crossval.grouped_cv(model_class, data)
         rows.append((label, cv.scores))
         print(f"{label}: {cv.scores['track_balanced_accuracy']:.3f}", flush=True)
         return cv
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                          ("logreg + degraded + pitch-shifted copies (+-2 semitones)", [*shipped, "pitch+2", "pitch-2"]),
                          ("logreg + degraded + 10 % slower copies", [*shipped, "slower-10pct"]),
                          ("logreg + degraded + 10 dB quieter copies", [*shipped, "gain-10db"])]:
-        cv = training.grouped_cv(logreg, dataset, augmented=[copies[name] for name in names])
+        cv = crossval.grouped_cv(logreg, dataset, augmented=[copies[name] for name in names])
         rows.append((label, cv.scores))
         print(f"{label}: {cv.scores['track_balanced_accuracy']:.3f}", flush=True)
     for alpha in (0.1, 0.3, 1.0):

@@ -7,8 +7,8 @@ downloaded at run time. Its penultimate layer (200 units, one row per 3-second p
 transfers to genre.
 
 This experiment measures, with ``retrain``'s own grouped CV (the 5 clip folds of
-:func:`genre_tagger.training.clip_folds`, duplicate rows not dropped, clean clips, no
-augmentation) and the artist-filtered split, ``logreg`` (:class:`plugins.logreg.LogReg`)
+:func:`genre_tagger.training.crossval.clip_folds`, duplicate rows not dropped, clean clips, no
+augmentation) and the artist-filtered split, ``logreg`` (:class:`genre_tagger_plugins.estimators.logreg.LogReg`)
 on:
 
 - our 201 features (``gtzan57`` + ``timbre-rhythm``), the shipped default's;
@@ -129,11 +129,12 @@ def export(model: str = "MSD_musicnn") -> None:
 
 
 def score(embeddings: Path, data: Path, cache_path: str | None, split_dir: Path) -> None:
-    from genre_tagger.cache import Cache, default_path
-    from genre_tagger.dataset import find_clips, read_split_dir
+    from genre_tagger.pipeline.cache import Cache, default_path
     from genre_tagger.plugins import registry
-    from genre_tagger.training import Dataset, artist_split, build_dataset, grouped_cv
-    from genre_tagger_plugins.logreg import LogReg
+    from genre_tagger.training.clips import find_clips, read_split_dir
+    from genre_tagger.training.crossval import artist_split, grouped_cv
+    from genre_tagger.training.dataset import Dataset, build_dataset
+    from genre_tagger_plugins.estimators.logreg import LogReg
 
     started = time.perf_counter()
     musicnn = np.load(embeddings)
@@ -153,8 +154,8 @@ def score(embeddings: Path, data: Path, cache_path: str | None, split_dir: Path)
     }
     lines = ["| logreg on | grouped CV | soft vote | artist split |", "|---|---|---|---|"]
     for name, dataset in candidates.items():
-        cv = grouped_cv(LogReg, dataset).scores
-        artist = artist_split(LogReg, dataset, splits).scores
+        cv = grouped_cv(LogReg(), dataset).scores
+        artist = artist_split(LogReg(), dataset, splits).scores
         lines.append(f"| {name} | {cv['track_balanced_accuracy']:.3f} ± {cv['track_balanced_accuracy_std']:.3f} | "
                      f"{cv['track_balanced_accuracy_soft']:.3f} | {artist['track_balanced_accuracy']:.3f} |")
         print(lines[-1], flush=True)

@@ -12,12 +12,12 @@ What is searched (every combination):
 HOG settings giving more than ``--max-features`` (4096) numbers per segment are skipped:
 every segment's row is cached in SQLite and kept in memory for training.
 
-Protocol: the 5 folds of :func:`genre_tagger.training.grouped_cv` (StratifiedGroupKFold,
+Protocol: the 5 folds of :func:`genre_tagger.training.crossval.grouped_cv` (StratifiedGroupKFold,
 shuffled, seed 0: every segment of a clip in one fold); per fold StandardScaler and PCA
 are fitted on the training part only, then a logistic regression with
 ``class_weight="balanced"``. Out-of-fold probabilities are pooled and scored by **track
 balanced accuracy** (majority vote of each clip's segments,
-:func:`genre_tagger.metrics.segment_and_track_scores`), the project's headline metric;
+:func:`genre_tagger.training.scoring.segment_and_track_scores`), the project's headline metric;
 ``*_std`` is the spread over folds.
 
 Choice: the best score over the whole grid; every configuration within ``--tolerance``
@@ -61,10 +61,12 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from genre_tagger import audio, segments
-from genre_tagger.dataset import find_clips
-from genre_tagger.metrics import segment_and_track_scores
-from genre_tagger.training import N_FOLDS, SEED
+from genre_tagger import segments
+from genre_tagger.pipeline import audio
+from genre_tagger.spectrum import Segments
+from genre_tagger.training.clips import find_clips
+from genre_tagger.training.crossval import N_FOLDS, SEED
+from genre_tagger.training.scoring import segment_and_track_scores
 from genre_tagger_plugins import hog_mel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +92,7 @@ def _clip_images(path: Path, n_mels_list: tuple[int, ...], keep: int | None) -> 
     with threadpool_limits(1):
         cut = segments.split(audio.load(path))
         cut = cut[segments.spread(len(cut), keep)]
-        return {n: hog_mel.log_mel_images(cut, n) for n in n_mels_list}
+        return {n: hog_mel.log_mel_images(Segments(cut), n) for n in n_mels_list}
 
 
 def load_images(data: Path, n_mels_list: tuple[int, ...], keep: int | None, cache: Path, jobs: int):

@@ -10,10 +10,14 @@ registered under the ``genre_tagger`` entry-point group of its package::
 The built-in plugins in ``plugins/`` are registered exactly this way; the core never
 imports a plugin by name.
 
-Data flows one way: decoded audio (22050 Hz mono float32) is cut by the core into
-segments of :data:`genre_tagger.segments.SEGMENT_SAMPLES` samples; a *feature
-extractor* turns segments into one feature row each; a *model* turns feature rows into
-class probabilities; the core votes per track.
+Data flows one way: decoded audio (:data:`genre_tagger.segments.SAMPLE_RATE` Hz mono
+float32) is cut by the core into segments of :data:`genre_tagger.segments.SEGMENT_SAMPLES`
+samples; a *feature extractor* turns segments into one feature row each; a *model* turns
+feature rows into class probabilities; the core votes per track.
+
+The plugin API is this module and :mod:`genre_tagger.segments`,
+:mod:`genre_tagger.spectrum` and :mod:`genre_tagger.selection` (their ``__all__``); a
+plugin needs nothing else of the core.
 
 Feature extractor
     An object with
@@ -22,44 +26,53 @@ Feature extractor
     - ``version: str`` -- bumped whenever the numbers it produces change, so caches and
       model bundles made with an older version are refused instead of silently reused;
     - ``feature_names: list[str]`` -- one name per column;
-    - ``extract(segments: Segments | ndarray[n_segments, n_samples] float32) ->
-      ndarray[n_segments, n_features] float64`` -- pure: the same input always gives
-      the same output, and each row depends on its own segment only. The core passes a
-      :class:`genre_tagger.spectrum.Segments`: the samples (``.samples``) and their
-      STFT, magnitude, power and log-mel spectrogram (librosa's defaults), computed
-      once per batch and shared by every extractor that reads them. :func:`genre_tagger.spectrum.batches`
-      accepts either form and bounds memory.
+    - ``extract(segments: Segments) -> ndarray[n_segments, n_features] float64`` -- pure:
+      the same input always gives the same output, and each row depends on its own
+      segment only. The core passes a :class:`genre_tagger.spectrum.Segments`: the
+      samples (``.samples``, float32 ``[n_segments, n_samples]``) and their STFT,
+      magnitude, power and log-mel spectrogram (librosa's defaults), computed once per
+      batch and shared by every extractor that reads them. No segments give zero rows of
+      the extractor's width.
 
 Model
-    A class with
+    A plugin offers models as :class:`ModelSpec` values: a name, the feature extractors
+    whose columns it reads, and the estimator that learns it, named by import path so
+    that listing the plugins (and a scan answered from the cache) imports no
+    machine-learning library. The estimator is a scikit-learn classifier
+    (``sklearn.base.BaseEstimator`` and ``ClassifierMixin``: parameters in
+    ``__init__``, all with defaults, stored as given; ``get_params`` / ``set_params`` and
+    ``sklearn.base.clone`` work) with
 
-    - ``name: str`` (class attribute) -- unique, stable;
-    - ``feature_extractors: tuple[str, ...]`` (class attribute) -- the ``name`` of each
-      feature extractor whose rows it consumes; its ``X`` holds their columns side by
-      side, in this order;
-    - ``__init__(**params)`` -- hyper-parameters only, all with defaults;
-    - ``fit(X, y, groups=None) -> self`` -- ``X`` is ``[n_segments, n_features]``,
-      ``y`` the genre of each row (str), ``groups`` the clip each row comes from, so any
-      internal model selection can keep the segments of one clip together;
+    - ``fit(X, y, groups=None) -> self`` -- ``X`` is ``[n_segments, n_features]``, ``y``
+      the genre of each row (str), ``groups`` the clip each row comes from, so any
+      internal model selection keeps the segments of one clip together
+      (:func:`genre_tagger.selection.grouped_folds`);
     - ``classes_: ndarray[n_classes] of str`` -- set by ``fit``;
     - ``predict_proba(X) -> ndarray[n_segments, n_classes]`` -- rows sum to 1, columns
       in the order of ``classes_``;
-    - ``save() -> ModelState`` and ``classmethod load(state: ModelState) -> model`` --
-      the model's whole learned state as JSON-able parameters, numpy arrays and text.
-      The core writes and reads the files (see :mod:`genre_tagger.bundle`), so no
-      plugin ever writes a pickle and loading a bundle never executes code from it.
+    - ``save() -> ModelState`` and ``classmethod load(state: ModelState) -> estimator`` --
+      the fitted state as JSON-able parameters, numpy arrays and text. The core writes
+      and reads the files (see :mod:`genre_tagger.models.bundle`), so no plugin ever
+      writes a pickle and loading a bundle never executes code from it.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 import pluggy
 
 if TYPE_CHECKING:
     from genre_tagger.spectrum import Segments
+
+__all__ = [
+    "FeatureExtractor", "GenreModel", "ModelSpec", "ModelState", "PROJECT", "hookimpl", "hookspec",
+    "genre_tagger_feature_extractors", "genre_tagger_models",
+]
 
 PROJECT = "genre_tagger"
 
@@ -86,23 +99,62 @@ class FeatureExtractor(Protocol):
     version: str
     feature_names: list[str]
 
-    def extract(self, segments: "Segments | np.ndarray") -> np.ndarray: ...
+    def extract(self, segments: "Segments") -> np.ndarray: ...
 
 
 @runtime_checkable
 class GenreModel(Protocol):
-    name: ClassVar[str]
-    feature_extractors: ClassVar[tuple[str, ...]]
+    """A fitted or unfitted estimator of a :class:`ModelSpec` (see the module docstring)."""
+
     classes_: np.ndarray
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "GenreModel": ...
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+
     def save(self) -> ModelState: ...
 
     @classmethod
     def load(cls, state: ModelState) -> "GenreModel": ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a plugin offers.
+
+    ``name`` is unique and stable (bundles and caches record it); ``feature_extractors``
+    names the extractors whose columns ``X`` holds side by side, in this order;
+    ``estimator`` is the estimator class as ``"package.module:Class"``, imported on first
+    use; ``params`` are the constructor parameters that make this model of it (one
+    estimator may serve several models); ``version`` is bumped when the estimator's
+    saved state changes meaning.
+    """
+
+    name: str
+    feature_extractors: tuple[str, ...]
+    estimator: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    version: str = "1"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "feature_extractors", tuple(self.feature_extractors))
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    def estimator_class(self) -> type[GenreModel]:
+        """The estimator class, imported now."""
+        module, _, attribute = self.estimator.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def make(self, **params: Any) -> GenreModel:
+        """An unfitted estimator of this model; ``params`` override the spec's own."""
+        return self.estimator_class()(**{**self.params, **params})
+
+    def load(self, state: ModelState) -> GenreModel:
+        """The fitted estimator whose :meth:`GenreModel.save` returned ``state``."""
+        return self.estimator_class().load(state)
 
 
 @hookspec
@@ -111,5 +163,5 @@ def genre_tagger_feature_extractors() -> list[FeatureExtractor]:
 
 
 @hookspec
-def genre_tagger_models() -> list[type[GenreModel]]:
-    """Return the model classes this plugin provides."""
+def genre_tagger_models() -> list[ModelSpec]:
+    """Return the models this plugin provides."""

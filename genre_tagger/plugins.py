@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import pluggy
 
 from genre_tagger import hookspecs
-from genre_tagger.hookspecs import FeatureExtractor, GenreModel
+from genre_tagger.hookspecs import FeatureExtractor, ModelSpec
+
+__all__ = ["PluginError", "PluginInfo", "Registry", "make_manager", "registry"]
 
 
 class PluginError(Exception):
@@ -32,18 +34,18 @@ class Registry:
     def __init__(self, manager: pluggy.PluginManager):
         self.manager = manager
         self.feature_extractors: dict[str, FeatureExtractor] = {}
-        self.models: dict[str, type[GenreModel]] = {}
+        self.models: dict[str, ModelSpec] = {}
         self._source: dict[tuple[str, str], str] = {}
         for plugin in manager.get_plugins():
             source = _describe(manager, plugin)
             for extractor in _call(manager, plugin, "genre_tagger_feature_extractors"):
-                _check(extractor, hookspecs.FeatureExtractor, source)
+                if not isinstance(extractor, FeatureExtractor):
+                    raise PluginError(f"{extractor!r} from {source} does not implement FeatureExtractor")
                 self._add("features", extractor.name, extractor, self.feature_extractors, source)
-            for model in _call(manager, plugin, "genre_tagger_models"):
-                for attr in ("name", "feature_extractors", "fit", "predict_proba", "save", "load"):
-                    if not hasattr(model, attr):
-                        raise PluginError(f"model {model!r} from {source} has no {attr!r}")
-                self._add("model", model.name, model, self.models, source)
+            for spec in _call(manager, plugin, "genre_tagger_models"):
+                if not isinstance(spec, ModelSpec):
+                    raise PluginError(f"{spec!r} from {source} is not a ModelSpec")
+                self._add("model", spec.name, spec, self.models, source)
 
     def _add(self, kind: str, name: str, obj, table: dict, source: str) -> None:
         if name in table:
@@ -60,7 +62,7 @@ class Registry:
             known = ", ".join(sorted(self.feature_extractors)) or "none"
             raise PluginError(f"no feature extractor named {name!r} is registered (known: {known})") from None
 
-    def model(self, name: str) -> type[GenreModel]:
+    def model(self, name: str) -> ModelSpec:
         try:
             return self.models[name]
         except KeyError:
@@ -73,8 +75,8 @@ class Registry:
             for name, ext in sorted(self.feature_extractors.items())
         ]
         rows += [
-            PluginInfo(name, str(getattr(m, "version", "")), "model", self._source["model", name], " ".join(m.feature_extractors))
-            for name, m in sorted(self.models.items())
+            PluginInfo(name, spec.version, "model", self._source["model", name], " ".join(spec.feature_extractors))
+            for name, spec in sorted(self.models.items())
         ]
         return rows
 
@@ -84,11 +86,6 @@ def _call(manager: pluggy.PluginManager, plugin, hook_name: str) -> list:
     if impl is None or manager.parse_hookimpl_opts(plugin, hook_name) is None:
         return []
     return list(impl() or [])
-
-
-def _check(obj, protocol, source: str) -> None:
-    if not isinstance(obj, protocol):
-        raise PluginError(f"{obj!r} from {source} does not implement {protocol.__name__}")
 
 
 def _describe(manager: pluggy.PluginManager, plugin) -> str:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["SAMPLE_RATE", "SEGMENT_SAMPLES", "TooShortError", "count", "split", "spread"]
+
+#: Hz: every extractor hears decoded audio at this rate (what ``librosa.load`` returns)
 SAMPLE_RATE = 22050
 SEGMENT_SAMPLES = 66149
 

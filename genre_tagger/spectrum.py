@@ -9,22 +9,28 @@ it.
 
 A batch is bounded (:data:`BATCH_SAMPLES`): its spectra take about 35 MB. Extractors
 iterate over :func:`batches`, which yields a batch small enough as it is (spectra
-shared) and cuts anything larger (a caller's whole array) into batches of that size.
+shared) and cuts a larger one into batches of that size.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Iterator
+from typing import Iterator, Literal
 
 import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
 import numpy as np
 
 from genre_tagger.segments import SAMPLE_RATE, SEGMENT_SAMPLES
 
+__all__ = [
+    "AMIN", "BATCH_SAMPLES", "HOP_LENGTH", "N_FFT", "N_MELS", "TOP_DB", "Segments", "batches", "mel_basis",
+    "mel_power", "power_to_db", "stft",
+]
+
 N_FFT = 2048
 HOP_LENGTH = 512
 TOP_DB = 80.0  # librosa.power_to_db's default dynamic range
+AMIN = 1e-10  # librosa.power_to_db's floor on power before the logarithm
 N_MELS = 128  # librosa's default mel bands
 #: samples per batch: 16 three-second segments, whose STFT (16 x 1025 x 130 complex64)
 #: is about 17 MB, and magnitude and power about 9 MB each
@@ -39,21 +45,31 @@ def stft(samples: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _mel_basis() -> np.ndarray:
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
+def mel_basis(n_mels: int = N_MELS) -> np.ndarray:
+    """librosa's Slaney mel filter bank at 22050 Hz, float32 ``[n_mels, 1 + N_FFT // 2]``."""
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels)
 
 
-def power_to_db_per_segment(power: np.ndarray, top_db: float = TOP_DB) -> np.ndarray:
-    """``librosa.power_to_db`` (ref 1, amin 1e-10) applied to each segment separately.
+def mel_power(power: np.ndarray, n_mels: int = N_MELS) -> np.ndarray:
+    """``librosa.feature.melspectrogram(S=power, n_mels=n_mels)``, with the filter bank
+    made once: ``power [..., 1025, frames]`` -> ``[..., n_mels, frames]``."""
+    return np.einsum("...ft,mf->...mt", power, mel_basis(n_mels), optimize=True)
 
-    ``power`` is ``[n, bands, frames]``. librosa floors the decibels at ``max - top_db``
-    with the maximum of the WHOLE array it is given, which would make a segment's
-    features depend on the other segments of its batch; here the maximum is taken per
-    segment, as a per-segment call would. Returns dB, same shape and dtype.
+
+def power_to_db(power: np.ndarray, ref: Literal["one", "max"] = "one", top_db: float = TOP_DB) -> np.ndarray:
+    """``librosa.power_to_db`` applied to each segment of ``power [n, bands, frames]`` alone.
+
+    ``ref="one"`` is dB re 1 (librosa's default), ``ref="max"`` dB re the segment's own
+    loudest cell (``ref=np.max``: 0 there). Either way the decibels are floored
+    ``top_db`` under the segment's maximum; librosa would take the maximum of the WHOLE
+    array, which would make a segment's features depend on the rest of its batch.
+    Returns the same shape and dtype.
     """
-    log_spec = librosa.power_to_db(power, top_db=None)
-    floor = log_spec.max(axis=(-2, -1), keepdims=True) - top_db
-    return np.maximum(log_spec, floor)
+    db = 10.0 * np.log10(np.maximum(AMIN, power))
+    peak = db.max(axis=(-2, -1), keepdims=True)
+    if ref == "max":
+        return np.maximum(db - peak, -top_db)
+    return np.maximum(db, peak - top_db)
 
 
 class Segments:
@@ -96,21 +112,18 @@ class Segments:
         ``librosa.onset.onset_strength`` compute from a segment by default, i.e.
         ``power_to_db(melspectrogram(S=power))`` (128 Slaney mel bands, dB re 1) with the
         80 dB floor under each segment's own maximum."""
-        mel = np.einsum("...ft,mf->...mt", self.power, _mel_basis(), optimize=True)
-        return power_to_db_per_segment(mel)
+        return power_to_db(mel_power(self.power))
 
 
-def batches(segments: Segments | np.ndarray) -> Iterator[Segments]:
+def batches(segments: Segments) -> Iterator[Segments]:
     """``segments`` in batches of at most :data:`BATCH_SAMPLES` samples (at least one
-    segment each; none for no segments). A :class:`Segments` within that bound is
-    yielded itself, so the spectra it has (or computes) are shared with every other
-    reader."""
-    samples = segments.samples if isinstance(segments, Segments) else np.asarray(segments)
-    if samples.ndim != 2:
-        raise ValueError(f"expected segments of shape [n_segments, n_samples], got shape {samples.shape}")
-    if isinstance(segments, Segments) and 0 < samples.size <= BATCH_SAMPLES:
+    segment each; none for no segments). Segments within that bound are yielded
+    themselves, so the spectra they have (or compute) are shared with every other reader."""
+    if not isinstance(segments, Segments):
+        raise TypeError(f"expected genre_tagger.spectrum.Segments, got {type(segments).__name__}")
+    if 0 < segments.samples.size <= BATCH_SAMPLES:
         yield segments
         return
-    step = max(1, BATCH_SAMPLES // max(samples.shape[1], 1))
-    for start in range(0, len(samples), step):
-        yield Segments(samples[start : start + step])
+    step = max(1, BATCH_SAMPLES // max(segments.n_samples, 1))
+    for start in range(0, len(segments), step):
+        yield Segments(segments.samples[start : start + step])

@@ -29,18 +29,13 @@ Changing any of them changes the numbers, so :attr:`HogMel.version` must be bump
 
 from __future__ import annotations
 
-import functools
-
-import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
 import numpy as np
 
 from genre_tagger import spectrum
 from genre_tagger.hookspecs import hookimpl
-from genre_tagger.segments import SAMPLE_RATE, SEGMENT_SAMPLES
-from genre_tagger.spectrum import HOP_LENGTH, N_FFT, Segments
+from genre_tagger.segments import SEGMENT_SAMPLES
+from genre_tagger.spectrum import HOP_LENGTH, TOP_DB, Segments, mel_power, power_to_db
 
-TOP_DB = 80.0
-AMIN = 1e-10  # librosa.power_to_db's floor on power before the logarithm
 #: chosen by benchmarks/select_hog.py (see the module docstring)
 N_MELS = 128
 PIXELS_PER_CELL = 16
@@ -53,44 +48,21 @@ def n_frames(n_samples: int = SEGMENT_SAMPLES, hop_length: int = HOP_LENGTH) -> 
     return 1 + n_samples // hop_length
 
 
-def power_to_db_per_segment(power: np.ndarray, top_db: float = TOP_DB) -> np.ndarray:
-    """``librosa.power_to_db(power[i], ref=np.max, top_db=top_db)`` for every ``i`` at once.
-
-    ``power`` is ``[n, n_bands, n_frames]`` (power, any unit); the result has the same
-    shape, in dB relative to each segment's own maximum: 0 at that maximum, floored at
-    ``-top_db``.
-    """
-    power = np.asarray(power)
-    db = 10.0 * np.log10(np.maximum(AMIN, power))
-    ref = 10.0 * np.log10(np.maximum(AMIN, power.max(axis=(1, 2), keepdims=True)))
-    return np.maximum(db - ref, -top_db)
-
-
-@functools.cache
-def _mel_basis(n_mels: int, sr: int = SAMPLE_RATE, n_fft: int = N_FFT) -> np.ndarray:
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
-
-
-def log_mel_images(segments: Segments | np.ndarray, n_mels: int = N_MELS, top_db: float = TOP_DB) -> np.ndarray:
+def log_mel_images(segments: Segments, n_mels: int = N_MELS, top_db: float = TOP_DB) -> np.ndarray:
     """Per-segment log-mel spectrograms scaled to ``[0, 1]``.
 
-    ``segments`` is ``[n, n_samples]`` audio at 22050 Hz (or
-    :class:`~genre_tagger.spectrum.Segments`, whose STFT power it reads); returns float32
-    ``[n, n_mels, n_frames(n_samples)]`` where ``(dB + top_db) / top_db`` maps each
-    segment's loudest pixel to 1 and anything ``top_db`` dB below it to 0. Row 0 is the
-    lowest mel band. Equal, segment by segment, to ``librosa.feature.melspectrogram``
-    followed by ``librosa.power_to_db(ref=np.max, top_db=top_db)`` on that segment alone.
+    ``segments`` are :class:`~genre_tagger.spectrum.Segments` of 22050 Hz audio, whose
+    STFT power it reads; returns float32 ``[n, n_mels, n_frames(n_samples)]`` where
+    ``(dB + top_db) / top_db`` maps each segment's loudest pixel to 1 and anything
+    ``top_db`` dB below it to 0. Row 0 is the lowest mel band. Equal, segment by
+    segment, to ``librosa.feature.melspectrogram`` followed by
+    ``librosa.power_to_db(ref=np.max, top_db=top_db)`` on that segment alone.
     """
-    basis = _mel_basis(n_mels)
-    images = []
-    for batch in spectrum.batches(segments):
-        # what librosa.feature.melspectrogram(y=batch, ...) computes, with a cached basis
-        power = np.einsum("mf,nft->nmt", basis, batch.power, optimize=True)
-        images.append(((power_to_db_per_segment(power, top_db) + top_db) / top_db).astype(np.float32))
+    images = [((power_to_db(mel_power(batch.power, n_mels), "max", top_db) + top_db) / top_db).astype(np.float32)
+              for batch in spectrum.batches(segments)]
     if images:
         return np.concatenate(images)
-    n_samples = segments.n_samples if isinstance(segments, Segments) else np.shape(segments)[1]
-    return np.empty((0, n_mels, n_frames(n_samples)), np.float32)
+    return np.empty((0, n_mels, n_frames(segments.n_samples)), np.float32)
 
 
 def hog_of_images(
@@ -179,17 +151,16 @@ class HogMel:
             f"orientations={self.orientations}, cells_per_block={self.cells_per_block})"
         )
 
-    def extract(self, segments: Segments | np.ndarray) -> np.ndarray:
+    def extract(self, segments: Segments) -> np.ndarray:
         """HOG features of a batch of segments.
 
-        ``segments``: float32 ``[n_segments, n_samples]`` at 22050 Hz (``n_samples`` =
-        66149 for the standard 3-second segments), or
-        :class:`~genre_tagger.spectrum.Segments`. Returns float64
+        ``segments``: :class:`~genre_tagger.spectrum.Segments` of 22050 Hz audio
+        (``n_samples`` = 66149 for the standard 3-second segments). Returns float64
         ``[n_segments, len(feature_names)]``; each row depends on its own segment only.
         """
-        shape = segments.samples.shape if isinstance(segments, Segments) else np.shape(segments)
-        if len(shape) != 2 or shape[1] != self.n_samples:
-            raise ValueError(f"expected segments of shape [n_segments, {self.n_samples}], got shape {shape}")
+        if segments.n_samples != self.n_samples:
+            raise ValueError(f"expected segments of shape [n_segments, {self.n_samples}], "
+                             f"got shape {segments.samples.shape}")
         images = log_mel_images(segments, self.n_mels)
         return hog_of_images(images, self.orientations, self.pixels_per_cell, self.cells_per_block)
 

@@ -142,9 +142,9 @@ class Musicnn:
     version = "1"
     feature_names: list[str] = [f"musicnn{k}" for k in range(N_UNITS)]
 
-    def extract(self, segments: Segments | np.ndarray) -> np.ndarray:
-        """Float32 ``[n_segments, n_samples]`` at 22050 Hz (or
-        :class:`~genre_tagger.spectrum.Segments`) in, float64 ``[n_segments, 200]`` out."""
+    def extract(self, segments: Segments) -> np.ndarray:
+        """:class:`~genre_tagger.spectrum.Segments` of 22050 Hz audio in, float64
+        ``[n_segments, 200]`` out."""
         rows = []
         for batch in spectrum.batches(segments):
             patches = log_mel_patches(batch.samples)

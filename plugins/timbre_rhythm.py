@@ -33,9 +33,8 @@ import numpy as np
 
 from genre_tagger import spectrum
 from genre_tagger.hookspecs import hookimpl
-from genre_tagger.spectrum import HOP_LENGTH, N_FFT, Segments, power_to_db_per_segment
-
-SAMPLE_RATE = 22050
+from genre_tagger.segments import SAMPLE_RATE
+from genre_tagger.spectrum import HOP_LENGTH, N_FFT, Segments, mel_power, power_to_db
 N_MELS = 32
 N_MFCC = 20
 N_CONTRAST_BANDS = 7  # librosa's default n_bands=6, plus the band above them
@@ -74,7 +73,7 @@ def batch_features(segments: Segments, sr: int = SAMPLE_RATE) -> np.ndarray:
     contrast = np.stack([librosa.feature.spectral_contrast(S=m, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH)
                          for m in magnitude])
     flatness = librosa.feature.spectral_flatness(S=magnitude)
-    log_mel = power_to_db_per_segment(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS))
+    log_mel = power_to_db(mel_power(power, N_MELS))
     flux = np.sqrt((np.diff(magnitude, axis=-1).clip(min=0) ** 2).sum(axis=-2, keepdims=True))
     log_mel_128 = segments.log_mel
     mfcc = librosa.feature.mfcc(S=log_mel_128, n_mfcc=N_MFCC)
@@ -106,10 +105,9 @@ class TimbreRhythm:
     version = "2"
     feature_names: list[str] = FEATURE_NAMES
 
-    def extract(self, segments: Segments | np.ndarray) -> np.ndarray:
-        """Features of each segment: float32 ``[n_segments, n_samples]`` at 22050 Hz (or
-        :class:`~genre_tagger.spectrum.Segments`) in, float64
-        ``[n_segments, len(feature_names)]`` out."""
+    def extract(self, segments: Segments) -> np.ndarray:
+        """Features of each segment: :class:`~genre_tagger.spectrum.Segments` of 22050 Hz
+        audio in, float64 ``[n_segments, len(feature_names)]`` out."""
         rows = [batch_features(batch) for batch in spectrum.batches(segments)]
         return np.concatenate(rows) if rows else np.empty((0, len(FEATURE_NAMES)))
 

@@ -1,4 +1,4 @@
-"""genre_tagger.audio: every format to 22050 Hz mono float32, exactly where lossless."""
+"""genre_tagger.pipeline.audio: every format to 22050 Hz mono float32, exactly where lossless."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import soundfile
 
 import audiofactory
-from genre_tagger import audio
-from genre_tagger.audio import SAMPLE_RATE, AudioError
+from genre_tagger.pipeline import audio
+from genre_tagger.pipeline.audio import SAMPLE_RATE, AudioError
 
 # Codec padding a decoder may leave at the ends. AAC primes 1024 samples and pads the
 # last frame; an m4a without an edit list (as PyAV writes them) keeps both.
@@ -239,7 +239,7 @@ def test_a_truncated_file_decodes_the_part_that_is_there(make_audio, caplog, ext
     path = make_audio(f"cut.{ext}", seconds=4.0)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with caplog.at_level(logging.WARNING, logger="genre_tagger.audio"):
+    with caplog.at_level(logging.WARNING, logger="genre_tagger.pipeline.audio"):
         y = audio.load(path)
     assert_mono_float32(y)
     assert 1.0 < len(y) / SAMPLE_RATE < 3.0

@@ -20,11 +20,12 @@ import pytest
 from click.testing import CliRunner
 
 import audiofactory
-from genre_tagger import cluster as cluster_module
-from genre_tagger import workers
+from genre_tagger import display
 from genre_tagger.cli import main
-from genre_tagger.report import read_csv
-from genre_tagger.tags import read_genres
+from genre_tagger.pipeline import cluster as cluster_module
+from genre_tagger.pipeline import dispatch, workers
+from genre_tagger.tagging.report import read_csv
+from genre_tagger.tagging.tags import read_genres
 
 distributed = pytest.importorskip("distributed", reason="needs Dask: pip install 'genre-tagger[dask]'")
 
@@ -201,11 +202,11 @@ def test_an_unreachable_scheduler_is_a_usage_error(tiny_models, tmp_path, monkey
 def test_without_dask_the_option_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)  # makes the import fail
     with pytest.raises(cluster_module.ClusterError) as raised:
-        list(workers.analyse_many([tmp_path / "a.wav"], ["gtzan57"], cluster="tcp://127.0.0.1:8786"))
-    assert raised.value.format_message() == cluster_module.MISSING_DASK
+        list(dispatch.analyse_many([tmp_path / "a.wav"], ["gtzan57"], cluster="tcp://127.0.0.1:8786"))
+    assert str(raised.value) == cluster_module.MISSING_DASK
     assert raised.value.exit_code == 2
     # nothing to analyse: nothing to connect to
-    assert list(workers.analyse_many([], ["gtzan57"], cluster="tcp://127.0.0.1:8786")) == []
+    assert list(dispatch.analyse_many([], ["gtzan57"], cluster="tcp://127.0.0.1:8786")) == []
 
 
 def test_workers_with_other_versions_are_reported(tmp_path, capsys):
@@ -215,6 +216,7 @@ def test_workers_with_other_versions_are_reported(tmp_path, capsys):
                                 "tcp://w2:1": {"packages": {"genre-tagger": None}},
                                 "tcp://w3:1": {"packages": {"genre-tagger": cluster_module.metadata.version("genre-tagger")}}}}
 
+    display.show_library_warnings()  # as the command does: the library's warnings on stderr
     cluster_module._check_versions(FakeClient(), "tcp://s:8786")
     warning = capsys.readouterr().err
     assert warning.count("\n") == 1 and warning.startswith("warning:")

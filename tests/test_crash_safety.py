@@ -1,12 +1,12 @@
 """Tag writes killed at random moments leave every file either untouched or fully tagged.
 
-A child process tags many files with :func:`genre_tagger.journal.tag_file` and is
+A child process tags many files with :func:`genre_tagger.tagging.journal.tag_file` and is
 killed with SIGKILL mid-run, several times. Afterwards every file is byte-identical to
 its original or reads back the new genre with identical decoded audio; every tagged
 file is in the journal (written ahead); and what an interrupted write can leave behind
 is a hidden ``.NAME.XXXXXXXX.genre-tagger.tmp`` copy, which the walk never takes for
 music and the next ``scan --write`` removes once it is stale
-(:class:`genre_tagger.library.StaleTemporaries`).
+(:class:`genre_tagger.tagging.library.StaleTemporaries`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ import pytest
 from click.testing import CliRunner
 
 import audiofactory
-from genre_tagger import library
+from genre_tagger.tagging import library
 from genre_tagger.cli import main
-from genre_tagger.journal import Journal, tag_file
-from genre_tagger.tags import TEMP_SUFFIX, read_genres
+from genre_tagger.tagging.journal import Journal, tag_file
+from genre_tagger.tagging.tags import TEMP_SUFFIX, read_genres
 
 FORMATS = ["mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff"]
 COPIES = 3  # of each format per round
@@ -40,7 +40,7 @@ TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFF
 
 CHILD = r"""
 import sys
-from genre_tagger.journal import Journal, tag_file
+from genre_tagger.tagging.journal import Journal, tag_file
 journal_path, *files = sys.argv[1:]
 with Journal(journal_path) as journal:
     print("ready", flush=True)

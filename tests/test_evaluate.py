@@ -20,8 +20,9 @@ from sklearn.metrics import balanced_accuracy_score, f1_score, precision_recall_
 
 import audiofactory
 from genre_tagger.cli import main
-from genre_tagger.evaluation import bootstrap_balanced_accuracy, score, shift_priors
-from genre_tagger.labels import (
+from genre_tagger.evaluation.priors import shift_priors
+from genre_tagger.evaluation.scores import bootstrap_balanced_accuracy, score
+from genre_tagger.evaluation.labels import (
     BUILTIN_ALIASES,
     LabelsError,
     build_aliases,
@@ -299,19 +300,22 @@ def test_adjusted_priors(first_evaluation):
     assert "priors adjusted" in result.output
 
 
-def test_old_cache_entries_without_probabilities_and_all_models(first_evaluation, collection, tiny_models, tmp_path):
+def test_old_cache_entries_are_analysed_again_and_all_models(first_evaluation, collection, tiny_models, tmp_path):
+    """Entries of an older cache format (votes not kept) are analysed again, once."""
     cache = tmp_path / "old.sqlite"
     shutil.copy(first_evaluation[3], cache)
     with sqlite3.connect(cache) as db:
-        db.execute("UPDATE results SET result = json_remove(result, '$.mean_proba')")
+        db.execute("UPDATE results SET result = json_remove(result, '$.format', '$.votes')")
     out = tmp_path / "out.json"
     labels = collection / "labels.csv"
     run("evaluate", "--labels", labels, "--models-dir", tiny_models, "--model", "knn", "--cache", cache, "--json", out)
-    assert json.loads(out.read_text())["models"][0]["from_cache"] == 7  # the vote is enough without --adjust-priors
+    # the first evaluation read the scan's predictions, so no features were cached: all 9 analysable
+    # files are decoded again (and broken.mp3 fails again)
+    model = json.loads(out.read_text())["models"][0]
+    assert (model["from_cache"], model["analysed"]) == (0, 9) and model["scores"]["n_tracks"] == 7
     run("evaluate", "--labels", labels, "--models-dir", tiny_models, "--model", "knn", "--cache", cache,
         "--adjust-priors", "--json", out)
-    # probabilities needed: the 7 are analysed again, and broken.mp3 (quiet.wav stays cached as silent)
-    assert json.loads(out.read_text())["models"][0]["analysed"] == 8
+    assert json.loads(out.read_text())["models"][0]["from_cache"] == 7  # now in the current format
     result = run("evaluate", "--labels", labels, "--models-dir", tiny_models, "--model", "all", "--cache", cache,
                  "--json", out)
     models = {model["model"]: model for model in json.loads(out.read_text())["models"]}

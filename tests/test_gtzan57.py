@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import audiofactory
+from genre_tagger.spectrum import Segments
 from genre_tagger import spectrum
 from genre_tagger.hookspecs import FeatureExtractor
 from genre_tagger.segments import SAMPLE_RATE, SEGMENT_SAMPLES
@@ -68,9 +69,9 @@ def test_feature_names_are_kaggles_columns_in_order():
 
 def test_shapes_and_input_checks():
     extractor = Gtzan57()
-    assert extractor.extract(np.zeros((0, SEGMENT_SAMPLES), np.float32)).shape == (0, 57)
+    assert extractor.extract(Segments(np.zeros((0, SEGMENT_SAMPLES), np.float32))).shape == (0, 57)
     with pytest.raises(ValueError, match="n_segments, n_samples"):
-        extractor.extract(np.zeros(SEGMENT_SAMPLES, np.float32))
+        extractor.extract(Segments(np.zeros(SEGMENT_SAMPLES, np.float32)))
 
 
 # ------------------------------------------------- fast path == naive per-segment calls
@@ -90,7 +91,7 @@ def test_batch_equals_the_naive_reference_per_segment():
             segment("silence"),
         ]
     )
-    assert_matches_reference(Gtzan57().extract(segments), segments)
+    assert_matches_reference(Gtzan57().extract(Segments(segments)), segments)
 
 
 def test_a_read_only_view_of_a_track_works_like_a_copy():
@@ -98,26 +99,26 @@ def test_a_read_only_view_of_a_track_works_like_a_copy():
 
     track = audiofactory.music_like(7.0, seed=3)
     view = split(track)  # read-only, as the core passes it
-    assert_matches_reference(Gtzan57().extract(view), np.array(view))
+    assert_matches_reference(Gtzan57().extract(Segments(view)), np.array(view))
 
 
 @pytest.mark.parametrize("seconds", [1.0, 30.0])
 def test_any_segment_length_works(seconds):
     y = audiofactory.music_like(seconds, seed=4)
-    assert_matches_reference(Gtzan57().extract(y[np.newaxis]), y[np.newaxis])
+    assert_matches_reference(Gtzan57().extract(Segments(y[np.newaxis])), y[np.newaxis])
 
 
 def test_blocks_do_not_change_the_numbers(monkeypatch):
     segments = np.stack([segment("music", seed) for seed in range(5)])
-    whole = Gtzan57().extract(segments)
+    whole = Gtzan57().extract(Segments(segments))
     monkeypatch.setattr(spectrum, "BATCH_SAMPLES", 2 * SEGMENT_SAMPLES)  # batches of 2, 2, 1
-    np.testing.assert_allclose(Gtzan57().extract(segments), whole, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(Gtzan57().extract(Segments(segments)), whole, rtol=1e-12, atol=1e-15)
 
 
 def test_silence_gives_finite_features_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        features = Gtzan57().extract(np.zeros((2, SEGMENT_SAMPLES), np.float32))
+        features = Gtzan57().extract(Segments(np.zeros((2, SEGMENT_SAMPLES), np.float32)))
     assert np.isfinite(features).all()
 
 
@@ -168,7 +169,7 @@ def test_segments_match_kaggles_features_3_sec(gtzan_dir):
         assert len(rows) == 10
         index = rows["filename"].str.split(".").str[2].astype(int).to_numpy()
         segments = np.stack([y[k * SEGMENT_SAMPLES : (k + 1) * SEGMENT_SAMPLES] for k in index])
-        ours.append(Gtzan57().extract(segments))
+        ours.append(Gtzan57().extract(Segments(segments)))
         kaggle.append(rows[KAGGLE_COLUMNS].to_numpy(dtype=float))
     check_parity("features_3_sec", np.concatenate(ours), np.concatenate(kaggle))
 
@@ -186,6 +187,6 @@ def test_whole_clips_match_kaggles_features_30_sec(gtzan_dir):
         y, sr = soundfile.read(path, dtype="float32")
         row = table.loc[path.name.replace(".flac", ".wav")]
         assert sr == SAMPLE_RATE and len(y) == row["length"]
-        ours.append(Gtzan57().extract(y[np.newaxis])[0])
+        ours.append(Gtzan57().extract(Segments(y[np.newaxis]))[0])
         kaggle.append(row[KAGGLE_COLUMNS].to_numpy(dtype=float))
     check_parity("features_30_sec", np.array(ours), np.array(kaggle))

@@ -7,10 +7,17 @@ import numpy as np
 import pytest
 
 import audiofactory
-from genre_tagger import audio, bundle, segments
+from genre_tagger.spectrum import Segments
+from genre_tagger import segments
+from genre_tagger.models import bundle
+from genre_tagger.pipeline import audio
 from genre_tagger.plugins import registry
 from genre_tagger_plugins import hog_mel
-from genre_tagger_plugins.logreg import HogLogReg
+from genre_tagger_plugins.estimators.logreg import LogReg
+
+
+def HogLogReg(**params) -> LogReg:
+    return registry().model("hog-logreg").make(**params)
 
 MAX_BUNDLE_BYTES = 20 * 1024 * 1024
 
@@ -47,19 +54,19 @@ def test_registered_with_the_chosen_defaults(extractor):
 
 
 def test_features_are_finite_bounded_and_deterministic(extractor, clip_segments):
-    features = extractor.extract(clip_segments)
+    features = extractor.extract(Segments(clip_segments))
     assert features.shape == (4, len(extractor.feature_names))
     assert features.dtype == np.float64
     assert np.all(np.isfinite(features))
     assert features.min() >= 0 and features.max() <= 1  # L2-Hys normalised histograms
     assert features.std(axis=0).max() > 0
-    np.testing.assert_array_equal(extractor.extract(clip_segments), features)
+    np.testing.assert_array_equal(extractor.extract(Segments(clip_segments)), features)
 
 
 def test_batch_equals_one_segment_at_a_time(extractor, clip_segments):
     """Each row depends on its own segment only (per-segment dB reference and floor)."""
-    batch = extractor.extract(clip_segments)
-    single = np.vstack([extractor.extract(clip_segments[i : i + 1]) for i in range(len(clip_segments))])
+    batch = extractor.extract(Segments(clip_segments))
+    single = np.vstack([extractor.extract(Segments(clip_segments[i : i + 1])) for i in range(len(clip_segments))])
     np.testing.assert_allclose(batch, single, atol=1e-6)
 
 
@@ -67,11 +74,11 @@ def test_a_quiet_segment_gives_the_features_of_the_loud_one():
     """The image is relative to the segment's own maximum: 40 dB quieter, same HOG."""
     segment = audiofactory.music_like(3.1, seed=2)[: segments.SEGMENT_SAMPLES][None, :]
     extractor = hog_mel.HogMel()
-    np.testing.assert_allclose(extractor.extract(segment * 0.01), extractor.extract(segment), atol=1e-4)
+    np.testing.assert_allclose(extractor.extract(Segments(segment * 0.01)), extractor.extract(Segments(segment)), atol=1e-4)
 
 
 def test_log_mel_images_equal_librosa_per_segment(clip_segments):
-    images = hog_mel.log_mel_images(clip_segments, n_mels=64)
+    images = hog_mel.log_mel_images(Segments(clip_segments), n_mels=64)
     assert images.shape == (4, 64, 130) and images.dtype == np.float32
     for segment, image in zip(clip_segments, images):
         power = librosa.feature.melspectrogram(y=segment, sr=22050, n_fft=2048, hop_length=512, n_mels=64)
@@ -81,15 +88,15 @@ def test_log_mel_images_equal_librosa_per_segment(clip_segments):
 
 
 def test_silence_gives_finite_zero_features(extractor):
-    features = extractor.extract(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32))
+    features = extractor.extract(Segments(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32)))
     assert np.all(np.isfinite(features)) and not features.any()
 
 
 def test_wrong_shapes_are_refused(extractor):
     with pytest.raises(ValueError, match="shape"):
-        extractor.extract(np.zeros(segments.SEGMENT_SAMPLES, np.float32))
+        extractor.extract(Segments(np.zeros(segments.SEGMENT_SAMPLES, np.float32)))
     with pytest.raises(ValueError, match="shape"):
-        extractor.extract(np.zeros((1, 1000), np.float32))
+        extractor.extract(Segments(np.zeros((1, 1000), np.float32)))
     with pytest.raises(ValueError, match="smaller than one HOG block"):
         hog_mel.HogMel(n_mels=16, pixels_per_cell=16)
 
@@ -131,12 +138,12 @@ def test_model_round_trips_through_a_bundle(n_components, data, extractor, tmp_p
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     assert (model.classes_[model.predict_proba(X).argmax(1)] == y).mean() > 0.9
 
-    saved = bundle.Bundle(model, {extractor.name: extractor.version}, training={"n_clips": 24})
+    saved = bundle.Bundle("hog-logreg", {extractor.name: extractor.version}, model, training={"n_clips": 24})
     directory = bundle.save(saved, tmp_path / "hog")
     assert not list(directory.glob("*.pkl"))
     assert bundle_bytes(directory) < MAX_BUNDLE_BYTES
     loaded = bundle.load(directory, registry())
-    assert isinstance(loaded.model, HogLogReg) and loaded.model.C_ == model.C_
+    assert isinstance(loaded.model, LogReg) and loaded.model.C_ == model.C_
     np.testing.assert_allclose(loaded.model.predict_proba(X[:9]), proba, rtol=1e-12, atol=1e-12)
 
 
@@ -147,7 +154,7 @@ def test_default_model_bundle_is_small(data, extractor, tmp_path):
     y = np.repeat([f"g{i}" for i in range(10)], 30)
     X = rng.random((len(y), n_features)) + np.repeat(rng.random((10, n_features)), 30, axis=0)
     model = HogLogReg(C=(0.01,)).fit(X, y, np.repeat(np.arange(60), 5))
-    directory = bundle.save(bundle.Bundle(model, {extractor.name: extractor.version}), tmp_path / "big")
+    directory = bundle.save(bundle.Bundle("hog-logreg", {extractor.name: extractor.version}, model), tmp_path / "big")
     assert bundle_bytes(directory) < MAX_BUNDLE_BYTES
 
 
@@ -175,7 +182,7 @@ def test_two_classes(data):
     assert proba.shape == (keep.sum(), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     assert (model.classes_[proba.argmax(1)] == y[keep]).mean() > 0.9
-    assert HogLogReg.load(model.save()).predict_proba(X[:3]).shape == (3, 2)
+    assert LogReg.load(model.save()).predict_proba(X[:3]).shape == (3, 2)
 
 
 # --- real clips ----------------------------------------------------------------------------
@@ -187,7 +194,7 @@ def test_real_clips(gtzan_dir, extractor):
     rows = {}
     for genre in ("classical", "metal"):
         path = sorted((gtzan_dir / "genres" / genre).glob("*.ogg"))[0]
-        features = extractor.extract(segments.split(audio.load(path)))
+        features = extractor.extract(Segments(segments.split(audio.load(path))))
         assert features.shape == (10, len(extractor.feature_names))
         assert np.all(np.isfinite(features))
         assert features.min() >= 0 and features.max() <= 1

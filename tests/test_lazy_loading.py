@@ -1,7 +1,7 @@
 """Start-up of a scan answered from the cache: no model is made, no heavy library imported.
 
 A second scan of an unchanged library only needs each bundle's checksum (its cache key),
-so :func:`genre_tagger.bundle.load` checks the bundle but defers the model itself, and
+so :func:`genre_tagger.models.bundle.load` checks the bundle but defers the model itself, and
 the plugins import scikit-learn, LightGBM, scikit-image and numba only where they are used.
 """
 
@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 import audiofactory
-from genre_tagger import bundle, ensemble
-from genre_tagger.cache import Cache
+from genre_tagger.models import bundle, catalogue, ensemble
+from genre_tagger.pipeline.cache import Cache
 from genre_tagger.cli import main
 from genre_tagger.plugins import registry
-from genre_tagger.scan import ScanOptions, Scanner
-from genre_tagger.tags import read_genres
+from genre_tagger.tagging.scan import ScanOptions, Scanner
+from genre_tagger.tagging.tags import read_genres
 
 HEAVY = ("sklearn", "lightgbm", "skimage", "numba", "scipy", "pandas")
 
@@ -37,11 +37,11 @@ def models(tmp_path_factory) -> Path:
     versions = {"gtzan57": plugins.feature_extractor("gtzan57").version}
     out = tmp_path_factory.mktemp("lazy") / "models"
     fitted = {
-        "knn": plugins.model("knn")(n_neighbors=(3,), weights=("uniform",)).fit(X, y, groups),
-        "lightgbm": plugins.model("lightgbm")(n_estimators=10).fit(X, y, groups),
+        "knn": plugins.model("knn").make(n_neighbors=(3,), weights=("uniform",)).fit(X, y, groups),
+        "lightgbm": plugins.model("lightgbm").make(n_estimators=10).fit(X, y, groups),
     }
     for name, model in fitted.items():
-        bundle.save(bundle.Bundle(model, versions), out / name)
+        bundle.save(bundle.Bundle(name, versions, model), out / name)
     ensemble.save(out / "ensemble", list(fitted), np.array([0.5, 0.5]), fitted["knn"].classes_, {}, {})
     return out
 
@@ -50,10 +50,10 @@ def test_loading_a_bundle_for_the_cache_imports_no_heavy_library(models):
     """What a cached scan does before it reads the cache, in a fresh interpreter."""
     script = f"""
 import sys
-import genre_tagger.cli, genre_tagger.scan
-from genre_tagger import bundle
+import genre_tagger.cli, genre_tagger.tagging.scan
+from genre_tagger.models import catalogue
 from genre_tagger.plugins import registry
-loaded = bundle.load({str(models / 'ensemble')!r}, registry())
+loaded = catalogue.load({str(models / 'ensemble')!r}, registry())
 assert loaded.checksum and loaded.name == "ensemble" and list(loaded.classes) == ["classical", "metal"]
 print(sorted(m for m in {HEAVY!r} if m in sys.modules))
 """
@@ -63,7 +63,7 @@ print(sorted(m for m in {HEAVY!r} if m in sys.modules))
 
 
 def test_the_model_is_made_once_on_first_use(models, monkeypatch):
-    model_class = registry().model("lightgbm")
+    model_class = registry().model("lightgbm").estimator_class()
     real_load, made = model_class.load, []
     monkeypatch.setattr(model_class, "load", classmethod(lambda cls, state: made.append(state) or real_load(state)))
     loaded = bundle.load(models / "lightgbm", registry())
@@ -81,16 +81,16 @@ def _refuse_to_load(monkeypatch):
     def refuse(cls, state):
         raise ValueError("cannot read this state")
 
-    monkeypatch.setattr(registry().model("knn"), "load", classmethod(refuse))
+    monkeypatch.setattr(registry().model("knn").estimator_class(), "load", classmethod(refuse))
 
 
 def test_a_cached_scan_never_makes_the_model(models, tmp_path, monkeypatch):
     track = audiofactory.write(tmp_path / "a.wav", audiofactory.noise(3.5, 22050, 0.3))
     with Cache(tmp_path / "cache.sqlite") as cache:
-        first = Scanner(bundle.load(models / "ensemble", registry()), ScanOptions(), cache).scan([track])
+        first = Scanner(catalogue.load(models / "ensemble", registry()), ScanOptions(), cache).scan([track])
         assert first.from_cache == 0 and first.results[0].status == "would tag"
         _refuse_to_load(monkeypatch)
-        again = Scanner(bundle.load(models / "ensemble", registry()), ScanOptions(), cache).scan([track])
+        again = Scanner(catalogue.load(models / "ensemble", registry()), ScanOptions(), cache).scan([track])
     assert again.from_cache == 1 and again.results == first.results
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from genre_tagger import bundle
+from genre_tagger.models import bundle
 from genre_tagger.plugins import registry
 
 
@@ -32,17 +32,17 @@ def data():
 def test_model_fits_predicts_and_round_trips_without_pickle(name, data, tmp_path):
     X, y, groups = data
     plugins = registry()
-    model_class = plugins.model(name)
+    spec = plugins.model(name)
     params = {"n_estimators": 50} if name.startswith("lightgbm") else {}
-    model = model_class(**params).fit(X, y, groups)
+    model = spec.make(**params).fit(X, y, groups)
     assert list(model.classes_) == ["blues", "jazz", "pop"]
     proba = model.predict_proba(X[:7])
     assert proba.shape == (7, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     assert (model.classes_[proba.argmax(1)] == y[:7]).mean() > 0.8
 
-    versions = {name: plugins.feature_extractor(name).version for name in model_class.feature_extractors}
-    saved = bundle.Bundle(model, versions, training={"n_clips": 28}, metrics={"x": 1})
+    versions = {name: plugins.feature_extractor(name).version for name in spec.feature_extractors}
+    saved = bundle.Bundle(name, versions, model, training={"n_clips": 28}, metrics={"x": 1})
     bundle.save(saved, tmp_path / name)
     assert not list((tmp_path / name).glob("*.pkl"))
     loaded = bundle.load(tmp_path / name, plugins)
@@ -52,7 +52,7 @@ def test_model_fits_predicts_and_round_trips_without_pickle(name, data, tmp_path
 
 def test_knn_balances_classes_and_chooses_k(data):
     X, y, groups = data
-    model = registry().model("knn")().fit(X, y, groups)
+    model = registry().model("knn").make().fit(X, y, groups)
     assert model.n_neighbors_ in (1, 3, 5, 9, 15, 25)
     assert model.scores_  # chosen by grouped CV
     # the rare class gets the larger vote weight
@@ -64,8 +64,9 @@ def test_knn_balances_classes_and_chooses_k(data):
 def saved_knn(data, tmp_path):
     X, y, groups = data
     plugins = registry()
-    model = plugins.model("knn")(n_neighbors=(3,), weights=("uniform",)).fit(X, y, groups)
-    return bundle.save(bundle.Bundle(model, {"gtzan57": plugins.feature_extractor("gtzan57").version}), tmp_path / "knn")
+    model = plugins.model("knn").make(n_neighbors=(3,), weights=("uniform",)).fit(X, y, groups)
+    return bundle.save(bundle.Bundle("knn", {"gtzan57": plugins.feature_extractor("gtzan57").version}, model),
+                       tmp_path / "knn")
 
 
 def test_tampered_bundle_is_refused(saved_knn):
@@ -116,3 +117,15 @@ def test_pickle_inside_arrays_is_never_loaded(saved_knn):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(bundle.BundleError):
         bundle.load(saved_knn, registry())
+
+
+@pytest.mark.parametrize("name", ["knn", "lightgbm", "logreg", "hog-logreg"])
+def test_model_plugins_are_scikit_learn_estimators(name):
+    from sklearn.base import clone
+
+    model = registry().model(name).make()
+    twin = clone(model)
+    assert twin is not model and twin.get_params() == model.get_params()
+    if "class_weight" in model.get_params():
+        assert clone(model).set_params(class_weight=None).get_params()["class_weight"] is None
+        assert model.get_params()["class_weight"] == "balanced"

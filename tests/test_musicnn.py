@@ -37,13 +37,13 @@ def test_each_segment_is_embedded_on_its_own():
     samples = tones(musicnn.EMBED_SEGMENTS + 2)  # more than one forward pass
     together = extractor.extract(Segments(samples))
     assert together.shape == (len(samples), len(extractor.feature_names)) and together.dtype == np.float64
-    alone = np.vstack([extractor.extract(samples[k : k + 1]) for k in range(len(samples))])
+    alone = np.vstack([extractor.extract(Segments(samples[k : k + 1])) for k in range(len(samples))])
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5)
     assert not np.allclose(together[0], together[2])  # different music, different embeddings
 
 
 def test_silence_and_no_segments():
     extractor = registry().feature_extractor("musicnn")
-    silent = extractor.extract(np.zeros((1, SEGMENT_SAMPLES), np.float32))
+    silent = extractor.extract(Segments(np.zeros((1, SEGMENT_SAMPLES), np.float32)))
     assert np.isfinite(silent).all()
-    assert extractor.extract(np.zeros((0, SEGMENT_SAMPLES), np.float32)).shape == (0, 200)
+    assert extractor.extract(Segments(np.zeros((0, SEGMENT_SAMPLES), np.float32))).shape == (0, 200)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from genre_tagger import nested
-from genre_tagger.training import Dataset, clip_folds
+from genre_tagger.training import nested
+from genre_tagger.training.crossval import clip_folds
+from genre_tagger.training.dataset import Dataset
 
 GENRES = np.array(["blues", "jazz", "rock"])
 
 
-class SpyModel:
+class SpyModel(ClassifierMixin, BaseEstimator):
     """A plain logistic regression that records the clips of every training set."""
 
-    name = "spy"
-    feature_extractors = ("noise", "signal")
     fits: list[set] = []
 
     def __init__(self, class_weight: str | None = "balanced"):
@@ -46,7 +46,7 @@ def make_dataset(n_clips: int = 30, segments: int = 4, seed: int = 0) -> Dataset
 def test_no_fit_of_an_outer_fold_sees_its_test_clips():
     dataset = make_dataset()
     SpyModel.fits.clear()
-    result = nested.nested_cv(SpyModel, dataset, n_folds=3, inner_folds=2)
+    result = nested.nested_cv(SpyModel(), dataset, n_folds=3, inner_folds=2)
     folds = clip_folds(dataset, 3)
     # per outer fold: 2 feature sets x 2 class weights, each a 2-fold inner CV, then one outer fit
     per_fold = 2 * 2 * 2 + 1
@@ -59,7 +59,7 @@ def test_no_fit_of_an_outer_fold_sees_its_test_clips():
 
 
 def test_the_informative_features_are_chosen_and_scored_on_unseen_clips():
-    result = nested.nested_cv(SpyModel, make_dataset(), n_folds=3, inner_folds=2)
+    result = nested.nested_cv(SpyModel(), make_dataset(), n_folds=3, inner_folds=2)
     assert all(c["configuration"].startswith("noise + signal") for c in result["chosen"])
     assert result["track_balanced_accuracy"] > 0.9
     assert result["track_balanced_accuracy_std"] == pytest.approx(np.std(result["track_balanced_accuracy_folds"]))
@@ -69,7 +69,7 @@ def test_the_first_extractor_alone_is_chosen_when_the_others_only_add_noise():
     dataset = make_dataset()
     swapped = Dataset({"signal": dataset.features["signal"], "noise": dataset.features["noise"] * 50},
                       dataset.versions, dataset.y, dataset.groups, dataset.segment)
-    result = nested.nested_cv(SpyModel, swapped, n_folds=3, inner_folds=2)
+    result = nested.nested_cv(SpyModel(), swapped, n_folds=3, inner_folds=2)
     assert result["track_balanced_accuracy"] > 0.9
     assert any(c["configuration"].startswith("signal,") for c in result["chosen"])
 
@@ -77,13 +77,13 @@ def test_the_first_extractor_alone_is_chosen_when_the_others_only_add_noise():
 def test_configurations_cover_only_the_levers_a_model_has():
     dataset = make_dataset()
     copies = [dataset]  # stands for a degraded copy
-    assert len(nested.configurations(SpyModel, dataset, copies)) == 2 * 2 * 2 * 2
+    assert len(nested.configurations(SpyModel(), dataset, copies)) == 2 * 2 * 2 * 2
 
     class NoWeights(SpyModel):
         def __init__(self):
             super().__init__(None)
 
     single = dataset.select(("signal",))
-    configurations = nested.configurations(NoWeights, single, [])
+    configurations = nested.configurations(NoWeights(), single, [])
     assert [c.vote for c in configurations] == ["majority", "soft"]
     assert configurations[0] == nested.Configuration(("signal",), False, None, "majority")

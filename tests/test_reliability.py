@@ -39,12 +39,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import audiofactory
-from genre_tagger import cache as cache_module, library
-from genre_tagger.cache import Cache
+from genre_tagger.pipeline import cache as cache_module
+from genre_tagger.tagging import library
+from genre_tagger.pipeline.cache import Cache
 from genre_tagger.cli import main
-from genre_tagger.report import read_csv, write_csv
-from genre_tagger.scan import ScanOptions, Scanner, TrackResult
-from genre_tagger.tags import read_genres, write_genres
+from genre_tagger.tagging.report import read_csv, write_csv
+from genre_tagger.tagging.scan import ScanOptions, Scanner, TrackResult
+from genre_tagger.tagging.tags import read_genres, write_genres
 
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 SECONDS = 3.5  # one 3-second segment: quick to analyse
@@ -238,7 +239,7 @@ def test_unreadable_folder_by_permissions(tmp_path):
 
 
 def test_file_deleted_during_the_scan(tmp_path, tiny_models):
-    from genre_tagger import bundle
+    from genre_tagger.models import bundle, catalogue
     from genre_tagger.plugins import registry
 
     files = [audiofactory.write(tmp_path / f"{name}.wav", metal_like()) for name in "abcd"]
@@ -297,8 +298,8 @@ def test_non_utf8_name_is_tagged_and_undone(tmp_path, tiny_models):
 
 def test_file_changed_after_analysis_is_not_written(tmp_path, tiny_models, monkeypatch):
     """Changed between its analysis and the write: reported, and the change is kept."""
-    import genre_tagger.predicting as predicting_module
-    import genre_tagger.scan as scan_module
+    import genre_tagger.models.predicting as predicting_module
+    import genre_tagger.tagging.scan as scan_module
 
     path = audiofactory.write(tmp_path / "a.flac", metal_like())
     real_analyse_many = predicting_module.analyse_many
@@ -340,10 +341,10 @@ def test_file_changed_after_analysis_is_not_written(tmp_path, tiny_models, monke
 RSS_SCRIPT = r"""
 import json, resource, sys
 from pathlib import Path
-from genre_tagger import bundle
-from genre_tagger.cache import Cache
+from genre_tagger.models import bundle, catalogue
+from genre_tagger.pipeline.cache import Cache
 from genre_tagger.plugins import registry
-from genre_tagger.scan import ScanOptions, Scanner
+from genre_tagger.tagging.scan import ScanOptions, Scanner
 model_dir, short, long = sys.argv[1:]
 scanner = Scanner(bundle.load(Path(model_dir), registry()), ScanOptions(), Cache(None))
 scanner.scan([Path(short)])  # imports, JIT compilation and model warm-up happen here
@@ -608,7 +609,7 @@ class KillsItsWorker(os.PathLike):
 
 
 def test_a_crashing_worker_costs_one_file_not_the_scan(tmp_path):
-    from genre_tagger.workers import analyse_many
+    from genre_tagger.pipeline.dispatch import analyse_many
 
     files = [tmp_path / f"{name}.mp3" for name in "abcde"]
     for path in files:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genre_tagger import bundle
+from genre_tagger.models import bundle, catalogue
 from genre_tagger.cli import main
-from genre_tagger.dataset import read_split_dir
+from genre_tagger.training.clips import read_split_dir
 from genre_tagger.plugins import registry
 
 GENRES = ("classical", "metal", "rock")
@@ -78,7 +78,7 @@ def test_retrain_reports_three_scorings_and_saves_pickle_free_bundles(small_gtza
         assert bundle.load(out / name, registry()).classes.tolist() == list(GENRES)
 
     # a second retrain decodes nothing but the clip that failed: the rest comes from the cache
-    import genre_tagger.training as training
+    import genre_tagger.training.dataset as training
 
     decoded = []
 
@@ -107,12 +107,12 @@ def test_scan_with_models_retrained_from_real_clips(small_gtzan, gtzan_dir, tmp_
 
 
 def test_shipped_models_load_and_match_the_installed_features():
-    models_dir = bundle.default_models_dir()
-    names = bundle.available(models_dir)
+    models_dir = catalogue.default_models_dir()
+    names = catalogue.available(models_dir)
     assert {"knn", "lightgbm", "lightgbm-plus", "logreg", "musicnn-logreg", "hog-logreg", "ensemble"} <= set(names), f"pretrained/ holds only {names}"
     plugins = registry()
     for name in names:
-        loaded = bundle.load(models_dir / name, plugins)  # refuses stale feature versions
+        loaded = catalogue.load(models_dir / name, plugins)  # refuses stale feature versions
         assert len(loaded.classes) == 10
         assert loaded.metrics["grouped_cv"]["n_tracks"] >= 500
         rows = {e: np.zeros((2, len(plugins.feature_extractor(e).feature_names))) for e in loaded.extractors}
@@ -120,7 +120,7 @@ def test_shipped_models_load_and_match_the_installed_features():
         assert proba.shape == (2, 10) and np.allclose(proba.sum(axis=1), 1)
     size = sum(p.stat().st_size for p in (models_dir / "hog-logreg").iterdir())
     assert size <= 20 * 2**20
-    assert bundle.best_model(models_dir) in names
+    assert catalogue.best_model(models_dir) in names
     card = (models_dir / "README.md").read_text()
     for name in ("knn", "lightgbm", "lightgbm-plus", "logreg", "musicnn-logreg", "hog-logreg", "ensemble"):
         assert f"| {name}" in card or f" {name} |" in card
@@ -129,8 +129,8 @@ def test_shipped_models_load_and_match_the_installed_features():
 
 def test_the_shipped_default_model_meets_the_accuracy_goals_without_leakage():
     """Issue #8's goals, on the scores the shipped default's own retrain recorded."""
-    models_dir = bundle.default_models_dir()
-    name = bundle.best_model(models_dir)
+    models_dir = catalogue.default_models_dir()
+    name = catalogue.best_model(models_dir)
     metrics = bundle.read_metadata(models_dir / name)["metrics"]
     assert metrics["grouped_cv"]["track_balanced_accuracy"] >= 0.85
     assert metrics["nested_cv"]["track_balanced_accuracy"] >= 0.85  # levers chosen inside each outer fold

@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 
 import audiofactory
 from genre_tagger.cli import main
-from genre_tagger.report import COLUMNS, read_csv
-from genre_tagger.tags import read_genres, write_genres
+from genre_tagger.tagging.report import COLUMNS, read_csv
+from genre_tagger.tagging.tags import read_genres, write_genres
 
 FORMATS = ["mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff"]
 
@@ -177,7 +177,7 @@ def test_usage_errors_exit_2(tmp_path, tiny_models):
 def test_report_round_trip(library, tiny_models, tmp_path):
     report = tmp_path / "r.csv"
     run("scan", library, "--models-dir", tiny_models, "--report", report)
-    from genre_tagger.report import write_csv
+    from genre_tagger.tagging.report import write_csv
 
     again = tmp_path / "again.csv"
     write_csv(read_csv(report), again)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import audiofactory
-from genre_tagger import analysis, audio, segments, spectrum
+from genre_tagger import segments, spectrum
+from genre_tagger.pipeline import analysis, audio
+from genre_tagger.spectrum import Segments
 from genre_tagger.plugins import registry
 
 
@@ -36,9 +38,9 @@ def test_batches_bound_memory_and_keep_a_small_batch_whole(monkeypatch):
     monkeypatch.setattr(spectrum, "BATCH_SAMPLES", 2 * segments.SEGMENT_SAMPLES)
     small = spectrum.Segments(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32))
     assert list(spectrum.batches(small)) == [small]
-    sizes = [len(b) for b in spectrum.batches(np.zeros((5, segments.SEGMENT_SAMPLES), np.float32))]
+    sizes = [len(b) for b in spectrum.batches(Segments(np.zeros((5, segments.SEGMENT_SAMPLES), np.float32)))]
     assert sizes == [2, 2, 1]
-    assert [len(b) for b in spectrum.batches(np.zeros((3, 5 * segments.SEGMENT_SAMPLES), np.float32))] == [1, 1, 1]
+    assert [len(b) for b in spectrum.batches(Segments(np.zeros((3, 5 * segments.SEGMENT_SAMPLES), np.float32)))] == [1, 1, 1]
     with pytest.raises(ValueError, match="shape"):
         spectrum.Segments(np.zeros(100, np.float32))
 
@@ -46,7 +48,7 @@ def test_batches_bound_memory_and_keep_a_small_batch_whole(monkeypatch):
 def test_power_to_db_floor_is_per_segment():
     power = np.stack([np.full((3, 4), 1.0), np.full((3, 4), 1e-10)]).astype(np.float32)
     power[1, 0, 0] = 0.1  # the quiet segment's own maximum, -10 dB: its floor is -90 dB
-    db = spectrum.power_to_db_per_segment(power)
+    db = spectrum.power_to_db(power)
     assert db[0].min() == pytest.approx(0.0)
     assert db[1].max() == pytest.approx(-10.0, abs=1e-4) and db[1].min() == pytest.approx(-90.0, abs=1e-4)
 
@@ -61,7 +63,7 @@ def test_file_features_transform_each_block_once(tmp_path, monkeypatch):
     features = analysis.file_features(path, extractors)
     assert calls == [3]
     for extractor in extractors:
-        np.testing.assert_allclose(features.features[extractor.name], extractor.extract(decoded), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(features.features[extractor.name], extractor.extract(Segments(decoded)), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["gtzan57", "timbre-rhythm", "hog-mel"])

@@ -19,9 +19,9 @@ from mutagen.id3 import APIC, ID3, RVA2, TALB, TIT2, TPE1, TSOP, TXXX
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm
 
-from genre_tagger import tags
-from genre_tagger.journal import Journal, default_path, tag_file, undo
-from genre_tagger.tags import (
+from genre_tagger.tagging import tags
+from genre_tagger.tagging.journal import Journal, default_path, tag_file, undo
+from genre_tagger.tagging.tags import (
     DEFAULT_GENRE_NAMES,
     FileStamp,
     TagError,
@@ -429,7 +429,7 @@ def _fail(*args, **kwargs):
 
 @pytest.mark.parametrize(
     "target",
-    ["os.replace", "genre_tagger.tags._copy_metadata", "mutagen.mp4.MP4.save", "genre_tagger.tags._genres_of"],
+    ["os.replace", "genre_tagger.tagging.tags._copy_metadata", "mutagen.mp4.MP4.save", "genre_tagger.tagging.tags._genres_of"],
 )
 def test_any_failure_leaves_the_original_untouched(track, monkeypatch, target):
     """Failures at every step: the file is not replaced and no temporary file is left behind.

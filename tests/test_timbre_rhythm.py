@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import audiofactory
+from genre_tagger.spectrum import Segments
 from genre_tagger import segments, spectrum
 from genre_tagger.hookspecs import FeatureExtractor
 from genre_tagger.plugins import registry
@@ -20,7 +21,7 @@ def extractor():
 
 
 def features_of(extractor, y: np.ndarray) -> dict[str, float]:
-    row = extractor.extract(segments.split(y)[:1])[0]
+    row = extractor.extract(Segments(segments.split(y)[:1]))[0]
     return dict(zip(extractor.feature_names, row))
 
 
@@ -28,26 +29,26 @@ def test_registered_and_shaped(extractor):
     assert isinstance(extractor, FeatureExtractor) and extractor.version == "2"
     assert len(extractor.feature_names) == len(set(extractor.feature_names)) == 144
     cut = segments.split(audiofactory.music_like(9.1))
-    rows = extractor.extract(cut)
+    rows = extractor.extract(Segments(cut))
     assert rows.shape == (3, 144) and rows.dtype == np.float64 and np.isfinite(rows).all()
     with pytest.raises(ValueError, match="shape"):
-        extractor.extract(np.zeros(100, np.float32))
+        extractor.extract(Segments(np.zeros(100, np.float32)))
 
 
 def test_batches_do_not_change_the_numbers(extractor, monkeypatch):
     cut = segments.split(audiofactory.music_like(5 * 3.0 + 0.1, seed=2))
-    together = extractor.extract(cut)
+    together = extractor.extract(Segments(cut))
     monkeypatch.setattr(spectrum, "BATCH_SAMPLES", 2 * segments.SEGMENT_SAMPLES)
-    np.testing.assert_allclose(extractor.extract(cut), together, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(extractor.extract(cut[3:4])[0], together[3], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(extractor.extract(Segments(cut)), together, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(extractor.extract(Segments(cut[3:4]))[0], together[3], rtol=1e-5, atol=1e-6)
 
 
 def test_a_row_does_not_depend_on_the_loudness_of_its_batch(extractor):
     # version 1 floored the decibels 80 dB under the batch's loudest segment
     quiet = segments.split(audiofactory.music_like(3.1, seed=4))[:1] * np.float32(1e-4)
     loud = segments.split(audiofactory.music_like(3.1, seed=5))[:1]
-    alone = extractor.extract(quiet)
-    beside_loud = extractor.extract(np.concatenate([loud, quiet]))[1:]
+    alone = extractor.extract(Segments(quiet))
+    beside_loud = extractor.extract(Segments(np.concatenate([loud, quiet])))[1:]
     np.testing.assert_allclose(beside_loud, alone, rtol=1e-5, atol=1e-6)
 
 
@@ -64,7 +65,7 @@ def test_columns_follow_librosa(extractor):
 def test_silence_gives_finite_features_without_warnings(extractor):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        rows = extractor.extract(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32))
+        rows = extractor.extract(Segments(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32)))
     assert np.isfinite(rows).all()
 
 

@@ -7,16 +7,17 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator
 
-from genre_tagger import ablation, bundle, training
+from genre_tagger.models import bundle, catalogue
+from genre_tagger.training import ablation, crossval
+from genre_tagger.training.dataset import Dataset
 from genre_tagger.plugins import registry
 
 
-class Spy:
+class Spy(BaseEstimator):
     """A model that records the clips and rows it was trained on and predicts uniformly."""
 
-    name = "spy"
-    feature_extractors = ("a",)
     fits: list[tuple[set, int]] = []
 
     def fit(self, X, y, groups=None):
@@ -28,11 +29,11 @@ class Spy:
         return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
 
 
-def synthetic(n_clips: int = 20, n_segments: int = 3, offset: float = 0.0) -> training.Dataset:
+def synthetic(n_clips: int = 20, n_segments: int = 3, offset: float = 0.0) -> Dataset:
     rng = np.random.default_rng(0)
     genres = np.where(np.arange(n_clips) % 2 == 0, "rock", "jazz")
     groups = np.repeat([f"{g}.{i:05d}" for i, g in enumerate(genres)], n_segments)
-    return training.Dataset(
+    return Dataset(
         {"a": rng.normal(size=(n_clips * n_segments, 4)) + offset}, {"a": "1"},
         np.repeat(genres, n_segments), groups, np.tile(np.arange(n_segments), n_clips),
     )
@@ -41,7 +42,7 @@ def synthetic(n_clips: int = 20, n_segments: int = 3, offset: float = 0.0) -> tr
 def test_augmented_copies_of_test_clips_never_reach_training_and_degraded_folds_are_scored():
     clean, copy = synthetic(), synthetic(offset=100.0)
     Spy.fits = []
-    cv = training.grouped_cv(Spy, clean, augmented=[copy], degraded={"worse": copy})
+    cv = crossval.grouped_cv(Spy(), clean, augmented=[copy], degraded={"worse": copy})
     for fold, (trained_clips, n_rows) in zip(np.unique(cv.folds), Spy.fits):
         test_clips = set(clean.groups[cv.folds == fold])
         assert not trained_clips & test_clips
@@ -58,9 +59,10 @@ def test_a_model_reading_two_extractors_gets_their_columns_side_by_side(tmp_path
     X = rng.normal(size=(40, sum(widths.values())))
     y = np.repeat(["jazz", "rock"], 20)
     X[y == "rock"] += 1
-    model = plugins.model("logreg")(C=(0.1,)).fit(X, y, np.repeat(np.arange(10), 4))
-    versions = {name: plugins.feature_extractor(name).version for name in model.feature_extractors}
-    directory = bundle.save(bundle.Bundle(model, versions), tmp_path / "logreg")
+    spec = plugins.model("logreg")
+    model = spec.make(C=(0.1,)).fit(X, y, np.repeat(np.arange(10), 4))
+    versions = {name: plugins.feature_extractor(name).version for name in spec.feature_extractors}
+    directory = bundle.save(bundle.Bundle("logreg", versions, model), tmp_path / "logreg")
     loaded = bundle.load(directory, plugins)
     assert loaded.extractors == ["gtzan57", "timbre-rhythm"]
     features = {"gtzan57": X[:, : widths["gtzan57"]], "timbre-rhythm": X[:, widths["gtzan57"] :]}
@@ -92,9 +94,9 @@ def test_ablation_rows_are_paired_differences_over_folds():
 def test_the_default_model_is_the_fastest_of_those_tied_at_the_top():
     scores = {"ensemble": 0.789, "logreg": 0.788, "lightgbm": 0.70, "broken": -1.0}
     extractors = {"ensemble": {"a", "b", "c"}, "logreg": {"a", "b"}, "lightgbm": {"a"}, "broken": set()}
-    assert bundle.choose_default(scores, extractors) == "logreg"  # within SCORE_TIE of the best, fewer extractors
+    assert catalogue.choose_default(scores, extractors) == "logreg"  # within SCORE_TIE of the best, fewer extractors
     scores["ensemble"] = 0.80
-    assert bundle.choose_default(scores, extractors) == "ensemble"  # clearly better
+    assert catalogue.choose_default(scores, extractors) == "ensemble"  # clearly better
 
 
 def test_the_selection_score_weighs_robustness_as_much_as_the_clean_score():
@@ -102,10 +104,10 @@ def test_the_selection_score_weighs_robustness_as_much_as_the_clean_score():
         return {"grouped_cv": {"track_balanced_accuracy": clean},
                 "robustness": {f"copy{i}": {"track_balanced_accuracy": d} for i, d in enumerate(degraded)}}
 
-    assert bundle.selection_score(metrics(0.9, 0.8, 0.7)) == pytest.approx(0.8)
-    assert bundle.selection_score({"grouped_cv": {"track_balanced_accuracy": 0.7}}) == pytest.approx(0.7)
+    assert catalogue.selection_score(metrics(0.9, 0.8, 0.7)) == pytest.approx(0.8)
+    assert catalogue.selection_score({"grouped_cv": {"track_balanced_accuracy": 0.7}}) == pytest.approx(0.7)
     # better on clean clips, worse on degraded ones: the robust model wins (the shipped case)
-    scores = {"ensemble": bundle.selection_score(metrics(0.882, 0.838, 0.841)),
-              "musicnn-logreg": bundle.selection_score(metrics(0.870, 0.860, 0.854))}
+    scores = {"ensemble": catalogue.selection_score(metrics(0.882, 0.838, 0.841)),
+              "musicnn-logreg": catalogue.selection_score(metrics(0.870, 0.860, 0.854))}
     extractors = {"ensemble": {"a", "b", "c"}, "musicnn-logreg": {"a", "b"}}
-    assert bundle.choose_default(scores, extractors) == "musicnn-logreg"
+    assert catalogue.choose_default(scores, extractors) == "musicnn-logreg"

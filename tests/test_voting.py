@@ -3,9 +3,22 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from genre_tagger.voting import majority_vote, soft_vote, track_predictions
+from genre_tagger.models.predictor import TrackPrediction
+from genre_tagger.models.voting import track_votes, vote
 
 CLASSES = np.array(["blues", "jazz", "rock"])
+
+
+def majority_vote(proba, classes):
+    return vote(proba, classes, "majority")
+
+
+def soft_vote(proba, classes):
+    return vote(proba, classes, "soft")
+
+
+def track_predictions(proba, classes, ids, vote="majority"):
+    return track_votes(proba, classes, ids, vote)
 
 
 def test_majority_wins_over_mean_probability():
@@ -80,12 +93,18 @@ def test_soft_track_predictions_take_the_highest_mean_probability():
     assert list(majority) == ["blues"] and list(soft) == ["jazz"] == [soft_vote(proba, CLASSES).genre]
 
 
-def test_voted_result_from_a_cached_prediction():
-    from genre_tagger.predicting import voted
+def test_a_cached_prediction_decides_by_either_vote():
+    cached = TrackPrediction.from_json(TrackPrediction(
+        3, {"blues": 2, "jazz": 1, "rock": 0}, {"blues": 0.27, "jazz": 0.57, "rock": 0.17}).to_json())
+    majority = cached.decide("majority")
+    assert majority.genre == "blues" and majority.confidence == pytest.approx(2 / 3)
+    assert majority.top == [("blues", pytest.approx(2 / 3)), ("jazz", pytest.approx(1 / 3))]
+    soft = cached.decide("soft")
+    assert soft.genre == "jazz" and soft.confidence == 0.57
+    assert [g for g, _ in soft.top] == ["jazz", "blues", "rock"]
 
-    cached = {"genre": "blues", "confidence": 2 / 3, "top": [["blues", 2 / 3]],
-              "mean_proba": {"blues": 0.27, "jazz": 0.57, "rock": 0.17}}
-    assert voted(cached, "majority") is cached
-    soft = voted(cached, "soft")
-    assert soft["genre"] == "jazz" and soft["confidence"] == 0.57
-    assert [g for g, _ in soft["top"]] == ["jazz", "blues", "rock"]
+
+def test_a_silent_prediction_is_unknown_and_an_old_cache_entry_is_not_read():
+    silent = TrackPrediction.from_json(TrackPrediction(2, silent=True).to_json())
+    assert silent.decide("majority").genre == silent.decide("soft").genre == "unknown"
+    assert TrackPrediction.from_json({"genre": "blues", "confidence": 1.0, "top": [], "segments": 3}) is None

@@ -1,0 +1,218 @@
+"""What the command line prints: rich tables and progress bars of the library's results.
+
+Nothing here computes anything; each function lays out a result object that a command's
+library call returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+if TYPE_CHECKING:  # named in annotations only: a scan answered from the cache imports none of them
+    from genre_tagger.evaluation.evaluate import Evaluation, ModelEvaluation
+    from genre_tagger.evaluation.scores import Scores
+    from genre_tagger.tagging.journal import UndoResult
+    from genre_tagger.tagging.scan import ScanSummary
+    from genre_tagger.training.ablation import LeverEffect
+    from genre_tagger.training.modelcard import ModelReport
+
+# soft_wrap: a one-line error stays one line in logs, whatever the terminal width
+console = Console(stderr=True, soft_wrap=True)
+
+
+class _ConsoleHandler(logging.Handler):
+    """The library's warnings (a file decoded only in part, a Dask worker of another
+    version) as ``warning: ...`` lines on the console."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(f"[yellow]warning:[/] {escape(record.getMessage())}", highlight=False)
+
+
+def show_library_warnings() -> None:
+    """Route the ``genre_tagger`` loggers' warnings to the console (once)."""
+    logger = logging.getLogger("genre_tagger")
+    if not any(isinstance(handler, _ConsoleHandler) for handler in logger.handlers):
+        logger.addHandler(_ConsoleHandler(logging.WARNING))
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+# --------------------------------------------------------------------------- retrain
+
+
+def ablation_table(effects: list[LeverEffect]) -> Table:
+    table = Table(title="Ablation: grouped-CV track balanced accuracy with and without each lever")
+    for column in ("model", "lever", "with", "without", "effect ± spread over folds"):
+        table.add_column(column, justify="left" if column in ("model", "lever") else "right")
+    for effect in effects:
+        table.add_row(effect.model, effect.lever, f"{effect.with_lever:.3f}", f"{effect.without_lever:.3f}",
+                      f"{effect.delta:+.3f} ± {effect.delta_std:.3f}")
+    return table
+
+
+def scores_table(reports: list[ModelReport]) -> Table:
+    from genre_tagger.training import modelcard
+
+    table = Table(title="Scores (grouped CV keeps every clip in one fold; the leaky split does not)")
+    table.add_column("score")
+    for report in reports:
+        table.add_column(report.name, justify="right")
+    for protocol, key, label in modelcard.HEADLINE:
+        table.add_row(label, *[modelcard.score_cell(r.metrics, protocol, key) for r in reports])
+    for genre in sorted(reports[0].metrics["grouped_cv"]["track_recall"]):
+        table.add_row(f"recall {genre}", *[f"{r.metrics['grouped_cv']['track_recall'].get(genre, 0):.2f}" for r in reports])
+    return table
+
+
+# --------------------------------------------------------------------------- scan and undo
+
+
+def scan_summary_table(summary: ScanSummary, genre_names: dict[str, str]) -> Table:
+    table = Table(title="Scan summary")
+    table.add_column("genre / status")
+    table.add_column("tracks", justify="right")
+    for genre, n in summary.genre_counts().most_common():
+        table.add_row(genre_names.get(genre, genre), str(n))
+    table.add_section()
+    for status, n in summary.status_counts().most_common():
+        table.add_row(status, str(n))
+    if summary.walk_errors:
+        table.add_row("folders/files skipped", str(len(summary.walk_errors)))
+    for failed in summary.failed:
+        table.add_row(f"[red]failed[/] {failed.error}", "")
+    return table
+
+
+def undo_table(title: str, results: list[UndoResult]) -> Table:
+    table = Table(title=title)
+    for column in ("file", "status", "genres now -> restored"):
+        table.add_column(column)
+    for result in results:
+        change = f"{'; '.join(result.new) or '(none)'} -> {'; '.join(result.old) or '(none)'}"
+        style = {"error": "red", "changed": "yellow"}.get(result.status, "")
+        table.add_row(result.path, f"[{style}]{result.status}[/]" if style else result.status,
+                      change if result.status in ("restored", "would restore") else result.message)
+    return table
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def evaluation_summary_table(result: Evaluation) -> Table:
+    """One column per model: tracks, scores (also after the prior shift), what was left out."""
+    table = Table(title="Evaluation on your labels (balanced accuracy: mean recall over your genres)")
+    table.add_column("")
+    for model in result.models:
+        table.add_column(model.model, justify="right")
+
+    def row(label: str, cell) -> None:
+        table.add_row(label, *[cell(m) for m in result.models])
+
+    def scores(cell):
+        return lambda m: "–" if m.scores is None else cell(m.scores)
+
+    def interval(s) -> str:
+        low, high = s.balanced_accuracy_ci95
+        return f"{s.balanced_accuracy:.2f} [{low:.2f}–{high:.2f}]"
+
+    row("tracks scored", lambda m: str(len(m.tracks)))
+    row("imbalance (largest/smallest genre)", lambda m: "–" if m.imbalance_ratio is None else f"{m.imbalance_ratio:.1f}")
+    row("accuracy", scores(lambda s: f"{s.accuracy:.2f}"))
+    row("balanced accuracy [95% CI]", scores(interval))
+    row("macro-F1", scores(lambda s: f"{s.macro_f1:.2f}"))
+    if any(m.prior_shift for m in result.models):
+        table.add_section()
+
+        def shifted(cell):
+            return lambda m: "–" if m.prior_shift is None else cell(m.prior_shift)
+
+        row("priors adjusted: accuracy", shifted(lambda p: f"{p.scores.accuracy:.2f}"))
+        row("priors adjusted: balanced accuracy", shifted(lambda p: interval(p.scores)))
+        row("priors adjusted: macro-F1", shifted(lambda p: f"{p.scores.macro_f1:.2f}"))
+        row("priors adjusted: predictions changed", shifted(lambda p: str(p.changed)))
+    table.add_section()
+    row("labels outside the model's genres", lambda m: str(len(m.outside)))
+    row("failed (not analysable)", lambda m: f"[red]{len(m.failed)}[/]" if m.failed else "0")
+    table.add_row("missing files", *[f"[red]{len(result.missing)}[/]" if result.missing else "0"] * len(result.models))
+    return table
+
+
+def per_class_table(model: ModelEvaluation) -> Table:
+    """Precision, recall, F1 and support per genre (and recall after the prior shift)."""
+    table = Table(title=f"{model.model}: per genre")
+    for column in ("genre", "tracks", "precision", "recall", "F1"):
+        table.add_column(column, justify="left" if column == "genre" else "right")
+    shifted = model.prior_shift.scores.per_class if model.prior_shift else None
+    if shifted is not None:
+        table.add_column("recall, priors adjusted", justify="right")
+    for genre, row in model.scores.per_class.items():
+        cells = [genre, str(row["support"]), _score(row["precision"]), _score(row["recall"]), _score(row["f1"])]
+        if shifted is not None:
+            cells.append(_score(shifted.get(genre, {}).get("recall")))
+        table.add_row(*cells)
+    return table
+
+
+def confusion_table(title: str, scores: Scores) -> Table:
+    """Rows true genres, columns predicted; diagonal green, big mistakes red, small ones yellow."""
+    table = Table(title=f"{title}: confusion matrix (rows: your label, columns: predicted)")
+    table.add_column("true \\ predicted", style="bold")
+    for genre in scores.confusion_labels:
+        table.add_column(genre, justify="right")
+    table.add_column("recall", justify="right")
+    for i, (genre, counts) in enumerate(zip(scores.confusion_labels, scores.confusion)):
+        total = sum(counts)
+        cells = []
+        for j, count in enumerate(counts):
+            share = count / total if total else 0.0
+            if count == 0:
+                cells.append("[dim]·[/]")
+            elif i == j:
+                cells.append(f"[bold green]{count}[/]")
+            else:
+                cells.append(f"[bold red]{count}[/]" if share >= 0.2 else f"[yellow]{count}[/]")
+        cells.append(_score(scores.per_class[genre]["recall"]))
+        table.add_row(genre, *cells)
+    return table
+
+
+def print_left_out(result: Evaluation, limit: int = 20) -> None:
+    """Missing files, failed files and labels outside each model's genres (the last capped at ``limit``)."""
+    for row in result.missing:
+        console.print(f"[red]missing[/] {escape(row['path'])} (line {row['line']})", highlight=False)
+    for model in result.models:
+        for row in model.failed:
+            console.print(f"[red]failed[/] ({model.model}) {escape(row['error'])}", highlight=False)
+    shown: set[tuple] = set()
+    for model in result.models:
+        key = tuple(row["path"] for row in model.outside)
+        if not key or key in shown:
+            continue
+        shown.add(key)
+        models = ", ".join(m.model for m in result.models if tuple(r["path"] for r in m.outside) == key)
+        counts = ", ".join(f"{label} {n}" for label, n in model.outside_counts.items())
+        console.print(f"[yellow]{len(key)} file(s) labelled outside the genres of {models}[/] (not scored): {counts}",
+                      highlight=False)
+        for row in model.outside[:limit]:
+            console.print(f"  {escape(row['path'])}: {escape(repr(row['raw_label']))}", highlight=False)
+        if len(model.outside) > limit:
+            console.print(f"  ... and {len(model.outside) - limit} more (all in --json)")

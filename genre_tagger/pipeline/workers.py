@@ -1,0 +1,120 @@
+"""Analysing many files on long-lived worker processes.
+
+Each worker imports librosa/numba and loads the plugins once, then analyses file after
+file; with ``jobs=1`` everything runs in this process.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Callable, Generator, Iterable, Iterator, Sequence
+
+from genre_tagger.pipeline.analysis import Analysed, Transform, analyse
+from genre_tagger.plugins import registry
+
+
+def _quiet_worker() -> None:
+    # One BLAS/OpenMP thread per worker: N workers use N cores, not N x N threads.
+    # numpy is already imported here, so its thread pools are limited at run time.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    registry()
+
+
+def analyse_locally(
+    paths: Iterable[Path], extractor_names: Sequence[str], max_segments: int | None = None, jobs: int = 1,
+    transform: Transform | None = None,
+) -> Iterator[Analysed]:
+    """Analyse ``paths`` here (``jobs=1``) or on ``jobs`` worker processes, yielding results
+    as they complete (not in input order).
+
+    The worker processes are started once and reused for every file; at most
+    ``2 * jobs`` files are in flight, so memory stays bounded for any number of files.
+
+    A worker process that dies (a crash in a decoder, the kernel's out-of-memory
+    killer) does not end the run: the pool is restarted, the files that were in flight
+    are analysed again one at a time, and a file that kills its worker again gets an
+    ``error`` saying so. Only when the workers die on file after file (they cannot start,
+    say) is :class:`~concurrent.futures.process.BrokenProcessPool` raised.
+    """
+    extractor_names = tuple(extractor_names)
+    work = functools.partial(analyse, extractor_names=extractor_names, max_segments=max_segments, transform=transform)
+    if jobs <= 1:
+        for path in paths:
+            yield work(path)
+        return
+    queue = iter(paths)
+    suspects: list[Path] = []  # in flight when a worker died: retried alone
+    crashes_in_a_row = 0
+    finished = False
+    while not finished:
+        with _pool(jobs) as pool:
+            for index, path in enumerate(suspects):
+                try:
+                    result = pool.submit(work, path).result()
+                except BrokenProcessPool:
+                    crashes_in_a_row += 1
+                    if crashes_in_a_row > 2 * jobs + 2:
+                        raise
+                    yield Analysed(path, error=f"{path}: the analysis process crashed on this file")
+                    suspects = suspects[index + 1 :]  # the rest on a fresh pool
+                    break
+                crashes_in_a_row = 0
+                yield result
+            else:
+                suspects, finished = yield from _analyse_queue(pool, queue, work, 2 * jobs)
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("spawn")  # no fork: safe with OpenMP threads
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet_worker)
+
+
+def _analyse_queue(
+    pool: ProcessPoolExecutor, queue: Iterator[Path], work: Callable[[Path], Analysed], in_flight: int
+) -> Generator[Analysed, None, tuple[list[Path], bool]]:
+    """Run ``work`` on the files of ``queue`` on ``pool``, ``in_flight`` at a time.
+
+    Returns ``([], True)`` when all are done, or ``(files whose analysis was lost, False)``
+    when a worker died and broke the pool.
+    """
+    pending: dict[Future, Path] = {}
+    for path in queue:
+        try:
+            pending[pool.submit(work, path)] = path
+        except BrokenProcessPool:
+            lost = yield from _drain(pending)
+            return [path, *lost], False
+        if len(pending) >= in_flight:
+            lost = yield from _drain(pending, FIRST_COMPLETED)
+            if lost:
+                return lost, False
+    while pending:  # the last ones, each yielded as soon as it is done
+        lost = yield from _drain(pending, FIRST_COMPLETED)
+        if lost:
+            return lost, False
+    return [], True
+
+
+def _drain(pending: dict[Future, Path], return_when: str = ALL_COMPLETED) -> Generator[Analysed, None, list[Path]]:
+    """Yield the results of the ``pending`` futures that are done (``FIRST_COMPLETED``: at
+    least one; ``ALL_COMPLETED``: all), removing them. When the pool broke, all are
+    collected and the files whose analysis was lost are returned."""
+    done, _ = wait(pending, return_when=return_when)
+    broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
+    if broken:
+        done = set(pending)  # a broken pool fails every unfinished future at once
+    lost = []
+    for future in done:
+        path = pending.pop(future)
+        error = future.exception()
+        if isinstance(error, BrokenProcessPool):
+            lost.append(path)
+        else:
+            yield future.result()
+    return lost

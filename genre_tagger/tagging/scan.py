@@ -1,0 +1,216 @@
+"""Scanning a library: predict each track's genre and, when asked, tag it.
+
+Files -> audio -> segments -> features (worker processes) -> probabilities -> vote
+(this process) -> tags/report. Results are cached per file, so an interrupted scan
+resumes where it stopped and a second scan of an unchanged library reads only the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from genre_tagger.models.predicting import FilePrediction, predict_files
+from genre_tagger.models.predictor import UNKNOWN, Predictor, TrackPrediction
+from genre_tagger.pipeline import cache as cache_module
+from genre_tagger.pipeline.analysis import SILENT_NOTE, selection_name
+from genre_tagger.tagging.journal import Journal, tag_file
+from genre_tagger.tagging.library import StaleTemporaries
+from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError
+
+# 20 segments (60 s of audio) spread evenly over a track: a 4-minute track has 80, and
+# 20 evenly spaced ones cover intro, body and outro while scanning 4x less audio; a vote
+# over 20 segments is already stable (GTZAN clips have 10, which the scores are for).
+DEFAULT_MAX_SEGMENTS = 20
+
+# Statuses in the report
+TAGGED, WOULD_TAG, KEPT, UNCERTAIN, FAILED = "tagged", "would tag", "kept", "uncertain", "failed"
+
+
+@dataclass
+class ScanOptions:
+    """What to do with each track (the ``scan`` command's options)."""
+
+    max_segments: int | None = DEFAULT_MAX_SEGMENTS
+    min_confidence: float = 0.0
+    write: bool = False
+    policy: str = "keep"  # keep | overwrite | append an existing genre
+    id3_version: int = 4
+    id3_join: str = "; "
+    genre_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENRE_NAMES))
+    jobs: int = 1
+    vote: str = "majority"  # or "soft": the class of highest mean probability
+    cluster: str | None = None  # a Dask scheduler address, or "local": analyse there (see genre_tagger.pipeline.cluster)
+
+    def cache_settings(self) -> str:
+        return selection_name(self.max_segments)
+
+
+@dataclass
+class TrackResult:
+    """One row of the report."""
+
+    path: str
+    genre: str = ""
+    confidence: float | None = None
+    top3: str = ""
+    segments: int | None = None
+    model: str = ""
+    duration_s: float | None = None
+    status: str = ""
+    error: str = ""
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ScanSummary:
+    results: list[TrackResult]
+    walk_errors: list[str]
+    seconds: float
+    from_cache: int = 0
+
+    @property
+    def failed(self) -> list[TrackResult]:
+        return [r for r in self.results if r.status == FAILED]
+
+    def genre_counts(self) -> Counter:
+        return Counter(r.genre for r in self.results if r.status != FAILED)
+
+    def status_counts(self) -> Counter:
+        return Counter(r.status for r in self.results)
+
+
+def format_top(top: list) -> str:
+    return "; ".join(f"{genre}:{share:.2f}" for genre, share in top)
+
+
+class Scanner:
+    """Scans files with one predictor; reports each finished track through ``on_result``."""
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        options: ScanOptions,
+        cache: cache_module.Cache,
+        journal: Journal | None = None,
+        on_result: Callable[[TrackResult, bool], None] | None = None,
+    ):
+        if options.write and journal is None:
+            raise ValueError("writing tags needs a journal")
+        self.predictor = predictor
+        self.options = options
+        self.cache = cache
+        self.journal = journal
+        self.on_result = on_result or (lambda result, cached: None)
+        self.model_key = cache_module.model_key(predictor.name, predictor.checksum)
+
+    def scan(self, files: Iterable[Path], walk_errors: list[str] | None = None) -> ScanSummary:
+        """Predict (and with ``options.write`` tag) each of ``files``; one result per file.
+
+        A file that cannot be read, decoded, analysed or tagged gets a ``failed`` result
+        whose ``error`` names it and the cause; the scan goes on with the others. A
+        silent track gets ``uncertain`` / ``unknown`` and is not tagged. With
+        ``options.write``, stale temporary files that an interrupted tag write left
+        beside a file (see :class:`genre_tagger.tagging.library.StaleTemporaries`) are removed.
+        """
+        started = time.perf_counter()
+        results: list[TrackResult] = []
+        from_cache = 0
+        clean_up = StaleTemporaries() if self.options.write else None
+
+        def paths() -> Iterator[Path]:
+            for path in files:
+                if clean_up is not None:
+                    clean_up.remove(path)
+                yield path
+
+        predictions = predict_files(
+            self.predictor, paths(), self.cache,
+            max_segments=self.options.max_segments, jobs=self.options.jobs, cluster=self.options.cluster,
+        )
+        for prediction in predictions:
+            from_cache += prediction.cached
+            results.append(self._report(self._result(prediction), cached=prediction.cached))
+        results.sort(key=lambda r: r.path)
+        return ScanSummary(results, list(walk_errors or []), time.perf_counter() - started, from_cache)
+
+    def _result(self, prediction: FilePrediction) -> TrackResult:
+        if prediction.error:
+            return self._failed(prediction.path, prediction.error)
+        if prediction.prediction.silent:
+            return self._silent(prediction.path, prediction.prediction)
+        try:
+            return self._finish(prediction.path, prediction.key, prediction.prediction)
+        except Exception as error:  # a bug or an odd file must not end the whole scan
+            return self._failed(prediction.path, f"{prediction.path}: unexpected {type(error).__name__}: {error}")
+
+    def _report(self, result: TrackResult, cached: bool) -> TrackResult:
+        self.on_result(result, cached)
+        return result
+
+    def _failed(self, path: Path, error: str) -> TrackResult:
+        """A ``failed`` result; ``error`` is made one line (the report has one row per file)."""
+        error = " ".join(str(error).split("\n"))
+        return TrackResult(str(path), model=self.predictor.name, status=FAILED, error=error.replace("\r", " "))
+
+    def _silent(self, path: Path, prediction: TrackPrediction) -> TrackResult:
+        """The result of a silent track: no genre to judge, so ``unknown``, never tagged."""
+        return TrackResult(
+            str(path), genre=UNKNOWN, segments=prediction.segments, model=self.predictor.name,
+            duration_s=prediction.duration_s, status=UNCERTAIN, error=f"{path}: {SILENT_NOTE}",
+        )
+
+    def _finish(self, path: Path, key: tuple, prediction: TrackPrediction) -> TrackResult:
+        """Apply the vote, the confidence threshold and the tag policy to a prediction."""
+        decision = prediction.decide(self.options.vote)
+        result = TrackResult(
+            str(path),
+            genre=decision.genre,
+            confidence=round(decision.confidence, 4),
+            top3=format_top(decision.top),
+            segments=prediction.segments,
+            model=self.predictor.name,
+            duration_s=prediction.duration_s,
+        )
+        if result.confidence < self.options.min_confidence:
+            result.genre, result.status = UNKNOWN, UNCERTAIN
+            return result
+        display_name = self.options.genre_names.get(result.genre, result.genre)
+        expect = FileStamp(*(prediction.stamp or key[1:]))
+        try:
+            written = tag_file(
+                self.journal,
+                path,
+                [display_name],
+                policy=self.options.policy,
+                id3_version=self.options.id3_version,
+                id3_join=self.options.id3_join,
+                expect=expect,
+                dry_run=not self.options.write,
+            )
+        except TagError as error:
+            result.status, result.error = FAILED, str(error)
+            return result
+        if written is None:
+            result.status = KEPT
+        elif self.options.write:
+            result.status = TAGGED
+            self._carry_cache_forward(path, key, prediction)
+        else:
+            result.status = WOULD_TAG
+        return result
+
+    def _carry_cache_forward(self, path: Path, old_key: tuple, prediction: TrackPrediction) -> None:
+        """Only the tags changed, not the audio: keep the prediction for the file's new stamp."""
+        try:
+            new_key = cache_module.file_key(path)
+        except OSError:
+            return
+        prediction = dataclasses.replace(prediction, stamp=new_key[1:])
+        self.cache.put_result(new_key, self.model_key, self.options.cache_settings(), prediction.to_json())

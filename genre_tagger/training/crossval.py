@@ -1,0 +1,233 @@
+"""Training a model on labelled clips and scoring it honestly.
+
+Three ways of scoring, all reported:
+
+1. **grouped CV** -- 5 folds, stratified by genre, where every segment of a clip stays
+   in one fold (:class:`genre_tagger.selection.GroupedFolds`): the honest headline;
+2. **artist-filtered split** -- train on train+valid, test on test of Kereliuk, Sturm &
+   Larsen's split lists (no artist on both sides), only for clips present;
+3. **leaky random split** -- 80/20 stratified split of *segments*, as the original study
+   did: parts of one song on both sides. Only there to compare with its figures.
+
+Degraded copies of the clips (:mod:`genre_tagger.training.degrade`) serve twice: as
+augmentation, added to a training set for its own clips only (a copy shares its clip's
+id, so it always sits on its clip's side of every split, inner ones included); and for
+robustness, scored by the grouped CV's models on the test folds.
+
+Models are given as unfitted estimators (prototypes): every fit is of a
+``sklearn.base.clone`` of one, so a prototype is never changed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import train_test_split
+
+from genre_tagger.hookspecs import GenreModel
+from genre_tagger.selection import GroupedFolds
+from genre_tagger.training.dataset import Dataset, stack
+from genre_tagger.training.scoring import scores_by_fold, segment_and_track_scores
+
+N_FOLDS = 5
+SEED = 0
+
+
+def with_copies(train: Dataset, augmented: list[Dataset]) -> Dataset:
+    """``train`` and the rows of ``augmented`` (degraded copies) of the same clips."""
+    if not augmented:
+        return train
+    clips = train.clips
+    return stack([train] + [copy.subset(np.isin(copy.groups, clips)) for copy in augmented])
+
+
+def fit(prototype: GenreModel, train: Dataset, augmented: list[Dataset] = ()) -> GenreModel:
+    """A clone of ``prototype`` fitted on ``train`` plus its clips' rows of ``augmented``."""
+    train = with_copies(train, list(augmented))
+    return clone(prototype).fit(train.X, train.y, train.groups)
+
+
+def fit_predict(prototype: GenreModel, train: Dataset, tests: list[Dataset],
+                augmented: list[Dataset] = ()) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`fit`, then probabilities for each of ``tests`` and the model's classes."""
+    model = fit(prototype, train, augmented)
+    return [model.predict_proba(test.X) for test in tests], np.asarray(model.classes_).astype(str)
+
+
+def weighs_classes(prototype: GenreModel) -> bool:
+    """Whether the model has a ``class_weight`` parameter (the class-weight lever)."""
+    return "class_weight" in prototype.get_params()
+
+
+def _align(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Columns of ``proba`` reordered to ``classes`` (zeros for classes the model lacks)."""
+    aligned = np.zeros((len(proba), len(classes)))
+    aligned[:, np.searchsorted(classes, model_classes)] = proba
+    return aligned
+
+
+def clip_folds(dataset: Dataset, n_folds: int = N_FOLDS) -> np.ndarray:
+    """The CV fold of each row of ``dataset`` (:class:`~genre_tagger.selection.GroupedFolds`)."""
+    return GroupedFolds(n_folds, SEED).folds(dataset.y, dataset.groups)
+
+
+def folds_of(rows: Dataset, dataset: Dataset, folds: np.ndarray) -> np.ndarray:
+    """The fold of each row of ``rows`` (any rows of ``dataset``'s clips, degraded copies
+    included): its clip's fold in ``folds``, the fold of each row of ``dataset``."""
+    fold_of_clip = dict(zip(dataset.groups, folds))
+    return np.array([fold_of_clip[clip] for clip in rows.groups], dtype=int)
+
+
+def scores_of(rows: Dataset, proba: np.ndarray, classes: np.ndarray, folds: np.ndarray) -> dict:
+    """:func:`~genre_tagger.training.scoring.scores_by_fold` of the out-of-fold ``proba`` of ``rows``."""
+    return scores_by_fold(rows.y, proba, classes, rows.groups, folds)
+
+
+@dataclass
+class OutOfFold:
+    """Rows of a dataset with their out-of-fold probabilities ``[n_rows, n_classes]`` and
+    the fold each row was tested in."""
+
+    rows: Dataset
+    proba: np.ndarray
+    folds: np.ndarray
+
+
+@dataclass
+class CrossValidation:
+    """Scores of a grouped CV and its out-of-fold probabilities ``[n_rows, n_classes]``;
+    ``degraded`` holds, per degradation, the out-of-fold probabilities of the test
+    clips' degraded copies."""
+
+    scores: dict
+    proba: np.ndarray
+    classes: np.ndarray
+    folds: np.ndarray
+    degraded: dict[str, OutOfFold] = field(default_factory=dict)
+
+    def robustness(self) -> dict[str, dict]:
+        """Scores with the test folds degraded, per degradation."""
+        return {name: scores_of(o.rows, o.proba, self.classes, o.folds) for name, o in self.degraded.items()}
+
+
+def grouped_cv(
+    prototype: GenreModel, dataset: Dataset, n_folds: int = N_FOLDS,
+    augmented: list[Dataset] = (), degraded: dict[str, Dataset] | None = None,
+) -> CrossValidation:
+    """Clip-grouped, genre-stratified k-fold CV.
+
+    Scores are computed once over the pooled out-of-fold predictions; ``*_std`` give the
+    spread of the per-fold scores. ``augmented`` are degraded copies of the clips (same
+    columns): each fold trains on its training clips' copies too, never on a test
+    clip's. Each fold's model also predicts the test clips' rows of every ``degraded``
+    copy (robustness).
+    """
+    classes = np.unique(dataset.y)
+    proba = np.zeros((len(dataset.y), len(classes)))
+    folds = clip_folds(dataset, n_folds)
+    degraded = {name: copy.subset(np.isin(copy.groups, dataset.clips)) for name, copy in (degraded or {}).items()}
+    degraded_folds = {name: folds_of(copy, dataset, folds) for name, copy in degraded.items()}
+    degraded_proba = {name: np.zeros((len(copy.y), len(classes))) for name, copy in degraded.items()}
+    for fold in np.unique(folds):
+        tests = [dataset.subset(folds == fold)] + [copy.subset(degraded_folds[n] == fold) for n, copy in degraded.items()]
+        fold_probas, model_classes = fit_predict(prototype, dataset.subset(folds != fold), tests, augmented)
+        proba[folds == fold] = _align(fold_probas[0], model_classes, classes)
+        for name, fold_proba in zip(degraded, fold_probas[1:]):
+            degraded_proba[name][degraded_folds[name] == fold] = _align(fold_proba, model_classes, classes)
+    degraded_oof = {name: OutOfFold(degraded[name], degraded_proba[name], degraded_folds[name]) for name in degraded}
+    return CrossValidation(scores_of(dataset, proba, classes, folds), proba, classes, folds, degraded_oof)
+
+
+@dataclass
+class SplitResult:
+    """Scores on a held-out ``test`` set and the probabilities ``[n_test_rows, n_classes]``."""
+
+    scores: dict
+    test: Dataset
+    proba: np.ndarray
+    classes: np.ndarray
+
+
+def artist_split(prototype: GenreModel, dataset: Dataset, splits: dict[str, set[str]],
+                 augmented: list[Dataset] = ()) -> SplitResult:
+    """Train on the clips of train+valid (and their ``augmented`` copies), test on those
+    of test (only clips present)."""
+    train_mask, test_mask = split_masks(dataset, splits)
+    train, test = dataset.subset(train_mask), dataset.subset(test_mask)
+    (proba,), model_classes = fit_predict(prototype, train, [test], augmented)
+    scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
+    scores["n_train_tracks"] = int(len(train.clips))
+    return SplitResult(scores, test, proba, model_classes)
+
+
+def split_masks(dataset: Dataset, splits: dict[str, set[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the train+valid clips and rows of the test clips of an artist-filtered split."""
+    train_mask = np.isin(dataset.groups, list(splits["train"] | splits["valid"]))
+    test_mask = np.isin(dataset.groups, list(splits["test"]))
+    if not train_mask.any() or not test_mask.any():
+        raise ValueError("the split lists name none of the clips found")
+    return train_mask, test_mask
+
+
+def leaky_split(prototype: GenreModel, dataset: Dataset) -> dict:
+    """The original study's 80/20 random split of segments. Leaky: one song on both sides."""
+    train_index, test_index = train_test_split(
+        np.arange(len(dataset.y)), test_size=0.2, stratify=dataset.y, random_state=SEED
+    )
+    train, test = dataset.subset(train_index), dataset.subset(test_index)
+    (proba,), model_classes = fit_predict(prototype, train, [test])
+    scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
+    return {
+        "segment_accuracy": scores["segment_accuracy"],
+        "segment_balanced_accuracy": scores["segment_balanced_accuracy"],
+        "n_segments": scores["n_segments"],
+        "leaky": True,
+    }
+
+
+@dataclass
+class TrainedModel:
+    """A model fitted on the whole dataset, its scores, and the held-out probabilities
+    an ensemble is built from."""
+
+    model: GenreModel
+    dataset: Dataset
+    metrics: dict
+    cv: CrossValidation
+    artist: SplitResult | None
+    seconds: float
+
+
+def _timed(run: Callable[[], object]) -> tuple[object, float]:
+    started = time.perf_counter()
+    result = run()
+    return result, round(time.perf_counter() - started, 1)
+
+
+def train_and_score(
+    prototype: GenreModel, dataset: Dataset, splits: dict[str, set[str]] | None,
+    augmented: list[Dataset] = (), degraded: dict[str, Dataset] | None = None,
+) -> TrainedModel:
+    """Score ``prototype`` three ways, then fit it on every clip of ``dataset``.
+
+    ``augmented`` (degraded copies of the clips) are added to every training set except
+    the leaky split's, which reproduces the original study; ``degraded`` copies are
+    scored by the grouped CV's models (``metrics["robustness"]``).
+    """
+    started = time.perf_counter()
+    cv, seconds = _timed(lambda: grouped_cv(prototype, dataset, augmented=augmented, degraded=degraded))
+    metrics = {"grouped_cv": dict(cv.scores, seconds=seconds)}
+    if cv.degraded:
+        metrics["robustness"] = cv.robustness()
+    artist = None
+    if splits:
+        artist, seconds = _timed(lambda: artist_split(prototype, dataset, splits, augmented))
+        metrics["artist_split"] = dict(artist.scores, seconds=seconds)
+    leaky, seconds = _timed(lambda: leaky_split(prototype, dataset))
+    metrics["leaky_random_split"] = dict(leaky, seconds=seconds)
+    model = fit(prototype, dataset, augmented)
+    return TrainedModel(model, dataset, metrics, cv, artist, time.perf_counter() - started)
