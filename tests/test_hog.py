@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import audiofactory
-from genre_tagger.spectrum import Segments
 from genre_tagger import segments
 from genre_tagger.models import bundle
 from genre_tagger.pipeline import audio
 from genre_tagger.plugins import registry
+from genre_tagger.spectrum import Segments
 from genre_tagger_plugins import hog_mel
 from genre_tagger_plugins.estimators.logreg import LogReg
 

@@ -429,7 +429,8 @@ def _fail(*args, **kwargs):
 
 @pytest.mark.parametrize(
     "target",
-    ["os.replace", "genre_tagger.tagging.tags._copy_metadata", "mutagen.mp4.MP4.save", "genre_tagger.tagging.tags._genres_of"],
+    ["os.replace", "genre_tagger.tagging.tags._copy_metadata", "genre_tagger.tagging.mp4.write_mp4",
+     "genre_tagger.tagging.tags._genres_of"],
 )
 def test_any_failure_leaves_the_original_untouched(track, monkeypatch, target):
     """Failures at every step: the file is not replaced and no temporary file is left behind.

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import audiofactory
-from genre_tagger.spectrum import Segments
 from genre_tagger import segments, spectrum
 from genre_tagger.hookspecs import FeatureExtractor
 from genre_tagger.plugins import registry
+from genre_tagger.spectrum import Segments
 
 
 @pytest.fixture(scope="module")

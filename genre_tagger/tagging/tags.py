@@ -65,25 +65,23 @@ import os
 import shutil
 import stat as stat_module
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import mutagen
 from mutagen.aiff import AIFF
-from mutagen.aiff import delete as _delete_aiff_id3
 from mutagen.flac import FLAC
-from mutagen.id3 import TCON, Encoding
-from mutagen.id3 import delete as _delete_mp3_id3
-from mutagen.id3._id3v1 import find_id3v1
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4
 from mutagen.oggflac import OggFLAC
 from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
-from mutagen.wave import delete as _delete_wave_id3
+
+from genre_tagger.tagging import id3, mp4, vorbis
 
 DEFAULT_GENRE_NAMES: dict[str, str] = {
     "blues": "Blues",
@@ -110,6 +108,12 @@ class TagError(Exception):
 
     Whenever this is raised by :func:`write_genres`, the original file is untouched.
     """
+
+
+class UnsafeTagError(TagError):
+    """The file's tag could not be rewritten without losing some of its other metadata
+    (a frame of a broken size, a damaged comment block), so it is left as it is; the
+    message names the file and what is wrong with its tag."""
 
 
 @dataclass(frozen=True)
@@ -289,11 +293,42 @@ def _check_genres(genres: Sequence[str]) -> list[str]:
     return genres
 
 
-def _id3_write_version(tags: mutagen.id3.ID3 | None, id3_version: int) -> int:
-    """The ID3v2 version a tag is saved in: its own when 2.3 or 2.4, else ``id3_version``."""
-    if tags is not None and tags.version[:2] in ((2, 3), (2, 4)):
-        return tags.version[1]
-    return id3_version
+@dataclass(frozen=True)
+class _Format:
+    """How one kind of file is tagged, each step on the file open in binary mode:
+    ``check`` walks the structure a write would touch (:class:`~genre_tagger.tagging.id3.UnsafeTag`
+    when it cannot be walked); ``write(file, stored, genres, id3_version)`` sets the genres;
+    ``keep`` is everything a genre write must leave as it was; ``id3`` gives the raw ID3v2
+    tag of the ID3 kinds."""
+
+    check: Callable[[BinaryIO], object]
+    write: Callable[[BinaryIO, list[str], list[str], int], None]
+    keep: Callable[[BinaryIO], object]
+    id3: Callable[[BinaryIO], bytes | None] | None = None
+
+
+def _ogg_check(file: BinaryIO) -> None:
+    pages = vorbis._comment_pages(file)
+    packets, index = vorbis._comment_packet(pages)
+    vorbis.parse_comments(packets[index][vorbis._comment_start(packets[index]) :])
+
+
+_FORMATS: dict[type, _Format] = {
+    MP3: _Format(lambda f: id3.parse(data) if (data := id3.mp3_tag(f)) else None,
+                 lambda f, stored, genres, version: id3.write_mp3(f, stored, genres, version),
+                 id3.mp3_snapshot, id3.mp3_tag),
+    WAVE: _Format(lambda f: id3.parse(data) if (data := id3.iff_tag(f, True)) else None,
+                  lambda f, stored, genres, version: id3.write_iff(f, stored, version, riff=True),
+                  lambda f: id3.iff_snapshot(f, True), lambda f: id3.iff_tag(f, True)),
+    AIFF: _Format(lambda f: id3.parse(data) if (data := id3.iff_tag(f, False)) else None,
+                  lambda f, stored, genres, version: id3.write_iff(f, stored, version, riff=False),
+                  lambda f: id3.iff_snapshot(f, False), lambda f: id3.iff_tag(f, False)),
+    FLAC: _Format(lambda f: vorbis.flac_layout(f).comments(), lambda f, stored, genres, version: vorbis.write_flac(f, stored),
+                  vorbis.flac_snapshot),
+    MP4: _Format(mp4.check_mp4, lambda f, stored, genres, version: mp4.write_mp4(f, stored), mp4.mp4_snapshot),
+    **{kind: _Format(_ogg_check, lambda f, stored, genres, version: vorbis.write_ogg(f, stored), vorbis.ogg_snapshot)
+       for kind in (OggVorbis, OggOpus, OggFLAC)},
+}
 
 
 def _stored(genres: list[str], version: int | None, id3_join: str | None) -> list[str]:
@@ -301,6 +336,13 @@ def _stored(genres: list[str], version: int | None, id3_join: str | None) -> lis
     if version == 3 and id3_join is not None and len(genres) > 1:
         return [id3_join.join(genres)]
     return genres
+
+
+def _stored_in(cls: type, file: BinaryIO, genres: list[str], id3_version: int, id3_join: str | None) -> list[str]:
+    raw_tag = _FORMATS[cls].id3
+    if raw_tag is None:
+        return genres
+    return _stored(genres, id3.stored_version(raw_tag(file), id3_version), id3_join)
 
 
 def stored_genres(
@@ -320,100 +362,36 @@ def stored_genres(
     name = os.fspath(path)
     target = Path(os.path.realpath(path))
     cls = _identify(target, name)
-    if cls not in _ID3_KINDS:
-        return genres
-    audio = _load(cls, target, name, for_writing=True)
-    return _stored(genres, _id3_write_version(audio.tags, id3_version), id3_join)
+    with _opened(target, name, "rb") as file:
+        return _stored_in(cls, file, genres, id3_version, id3_join)
 
 
-def _v1_genre_byte(genres: list[str]) -> int:
-    """The ID3v1 genre number of the first genre ID3v1 knows, 255 (none) otherwise."""
-    for genre in genres:
-        if genre in TCON.GENRES and TCON.GENRES.index(genre) < 255:
-            return TCON.GENRES.index(genre)
-    return 255
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`UnsafeTagError` when a genre write could not keep every other byte of
+    ``path``'s metadata (a tag whose structure cannot be walked), :class:`TagError` when
+    the file cannot be read or holds no tags. Cheap: reads the tag region only."""
+    name = os.fspath(path)
+    target = Path(os.path.realpath(path))
+    cls = _identify(target, name)
+    with _opened(target, name, "rb") as file:
+        _checked(lambda: _FORMATS[cls].check(file), name)
 
 
-def _delete_id3(audio: mutagen.FileType, path: Path) -> None:
-    """Remove the ID3v2 tag (only: an MP3's ID3v1 tag stays) from ``path``."""
-    if isinstance(audio, MP3):
-        _delete_mp3_id3(os.fspath(path), delete_v1=False, delete_v2=True)
-    elif isinstance(audio, WAVE):
-        _delete_wave_id3(os.fspath(path))
-    else:
-        _delete_aiff_id3(os.fspath(path))
+def _checked(step: Callable[[], object], name: str):
+    """``step()``, its :class:`~genre_tagger.tagging.id3.UnsafeTag` as :class:`UnsafeTagError`."""
+    try:
+        return step()
+    except id3.UnsafeTag as error:
+        raise UnsafeTagError(f"{name}: not written: {error}") from None
 
 
-def _write_id3(
-    audio: mutagen.FileType, path: Path, genres: list[str], id3_version: int, id3_join: str | None
-) -> list[str]:
-    """Set TCON in an MP3/WAV/AIFF loaded for writing; returns the expected read-back."""
-    version = _id3_write_version(audio.tags, id3_version)
-    v1_block, v1_offset = b"", 0
-    if isinstance(audio, MP3):
-        with open(path, "rb") as f:
-            tag, v1_offset = find_id3v1(f)
-            if tag is not None:
-                f.seek(v1_offset, os.SEEK_END)
-                v1_block = f.read()
-    stored = _stored(genres, version, id3_join)
-    if audio.tags is None and not stored:
-        pass  # no ID3v2 tag and nothing to put in one
-    else:
-        if audio.tags is None:
-            audio.add_tags()
-        tags = audio.tags
-        if tags.version[:2] not in ((2, 3), (2, 4)):  # ID3v2.2: mutagen only writes 2.3/2.4
-            tags.update_to_v23() if version == 3 else tags.update_to_v24()
-        tags.delall("TCON")
-        if stored:
-            tags.add(TCON(encoding=Encoding.UTF8 if version == 4 else Encoding.UTF16, text=stored))
-        if len(tags) == 0 and not tags.unknown_frames:
-            _delete_id3(audio, path)  # an empty tag says nothing: leave no empty header behind
-        elif isinstance(audio, MP3):
-            audio.save(v1=1, v2_version=version, v23_sep=None)  # v1=1: update an ID3v1 tag, never add one
-        else:
-            audio.save(v2_version=version, v23_sep=None)
-    if v1_block:
-        # mutagen rebuilt the ID3v1 tag from the ID3v2 frames; put back the original
-        # bytes, all but the genre byte (the last one)
-        with open(path, "r+b") as f:
-            _, offset = find_id3v1(f)
-            f.seek(offset or v1_offset, os.SEEK_END)
-            f.truncate()
-            f.write(v1_block[:-1] + bytes([_v1_genre_byte(genres)]))
-    return stored
-
-
-def _write_vorbis(audio: mutagen.FileType, genres: list[str]) -> list[str]:
-    """Set GENRE in a Vorbis comment, where the first GENRE entry was (or at the end)."""
-    if audio.tags is None:
-        if not genres:
-            return []
-        audio.add_tags()
-    entries = list(audio.tags)
-    where = [i for i, (key, _) in enumerate(entries) if key.lower() == "genre"]
-    key = entries[where[0]][0] if where else "GENRE"
-    at = where[0] if where else len(entries)
-    kept = [entry for i, entry in enumerate(entries) if i not in set(where)]
-    del audio.tags[:]
-    audio.tags.extend(kept[:at] + [(key, g) for g in genres] + kept[at:])
-    audio.save()
-    return genres
-
-
-def _write_mp4(audio: MP4, genres: list[str]) -> list[str]:
-    """Set ``©gen`` in an MP4 file."""
-    if audio.tags is None:
-        if not genres:
-            return []
-        audio.add_tags()
-    if genres:
-        audio.tags[MP4_GENRE] = genres
-    else:
-        audio.tags.pop(MP4_GENRE, None)
-    audio.save()
-    return genres
+@contextmanager
+def _opened(path: Path, name: str, mode: str) -> Iterator[BinaryIO]:
+    try:
+        with open(path, mode) as file:
+            yield file
+    except OSError as e:
+        raise TagError(f"{name}: {_cause(e)}") from e
 
 
 def _audio_params(audio: mutagen.FileType) -> tuple[object, object, float]:
@@ -487,17 +465,19 @@ def _copy_metadata(st: os.stat_result, src: Path, dst: str) -> None:
 def _tag_copy(cls: type[mutagen.FileType], copy: Path, name: str, genres: list[str], id3_version: int,
               id3_join: str | None) -> None:
     """Write ``genres`` into ``copy`` (the temporary copy of the file ``name``), flush it to
-    disk and read it back: :class:`TagError` unless it holds exactly the expected genres
-    and the same audio parameters."""
-    audio = _load(cls, copy, name, for_writing=True)
-    params = _audio_params(audio)
-    if isinstance(audio, _ID3_KINDS):
-        expected = _write_id3(audio, copy, genres, id3_version, id3_join)
-    elif isinstance(audio, _VORBIS_KINDS):
-        expected = _write_vorbis(audio, genres)
-    else:
-        expected = _write_mp4(audio, genres)
+    disk and read it back: :class:`TagError` unless it holds exactly the expected genres,
+    every other byte of its metadata and audio as before, and the same audio parameters."""
+    form = _FORMATS[cls]
+    params = _audio_params(_load(cls, copy, name))
+    with _opened(copy, name, "r+b") as file:
+        before = _checked(lambda: form.keep(file), name)
+        expected = _stored_in(cls, file, genres, id3_version, id3_join)
+        _checked(lambda: form.write(file, expected, genres, id3_version), name)
+        file.flush()
+        after = _checked(lambda: form.keep(file), name)
     fsync(copy)
+    if after != before:
+        raise UnsafeTagError(f"{name}: not written: writing the genre would have changed other metadata")
     check = _load(cls, copy, name)
     got = _genres_of(check)
     if got != expected:
