@@ -159,7 +159,8 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @model_options
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write a CSV report, one row per file.")
+              help="Write a CSV report, one row per file (an existing file that is not a report is refused).")
+@click.option("--force", is_flag=True, help="Let --report overwrite an existing file that is not a report.")
 @click.option("--write", is_flag=True, help="Write genre tags. Without it nothing in the library changes (dry run).")
 @click.option("--policy", type=click.Choice(["keep", "overwrite", "append"]), default="keep", show_default=True,
               help="What to do with a file that already has a genre.")
@@ -184,14 +185,14 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
               help="Where --write records every change for 'genre-tagger undo' (default: a new file in ~/.local/share/genre-tagger/journals).")
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary, not every change.")
 @cache_options
-def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_join, genre_names, min_confidence,
-         max_segments, vote, jobs, cluster, journal_path, quiet, cache_path, no_cache) -> None:
+def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v23, id3_join, genre_names,
+         min_confidence, max_segments, vote, jobs, cluster, journal_path, quiet, cache_path, no_cache) -> None:
     """Predict the genre of every track under PATHS and (with --write) tag it."""
     from genre_tagger.pipeline.cluster import ClusterError
     from genre_tagger.tagging import journal as journal_module
     from genre_tagger.tagging.library import walk
-    from genre_tagger.tagging.report import write_csv
-    from genre_tagger.tagging.scan import TAGGED, WOULD_TAG, ScanOptions, Scanner
+    from genre_tagger.tagging.report import ReportError, check_target, write_csv
+    from genre_tagger.tagging.scan import KEPT, TAGGED, WOULD_TAG, ScanOptions, Scanner
 
     options = ScanOptions(
         max_segments=max_segments or None, min_confidence=min_confidence, write=write, policy=policy,
@@ -199,13 +200,18 @@ def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_
         vote=vote, cluster=cluster,
     )
     (predictor,) = _choose_models(model_name, models_dir)
+    try:  # before any analysis: an output that cannot be written is a usage error now, not a traceback later
+        if report_path:
+            check_target(report_path, force)
+        journal = journal_module.Journal(journal_path or journal_module.default_path(), roots=paths).open() if write else None
+    except (ReportError, journal_module.JournalError) as error:
+        _fail(escape(str(error)))
     walk_errors: list[str] = []
     files = list(walk(paths, walk_errors.append))
     for error in walk_errors:
         console.print(f"[yellow]skipped[/] {escape(error)}", highlight=False)
     console.print(f"{len(files)} audio files, model [bold]{predictor.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
 
-    journal = journal_module.Journal(journal_path or journal_module.default_path()) if write else None
     hours = [0.0]
     with _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as progress:
         task = progress.add_task("scanning", total=len(files))
@@ -219,6 +225,8 @@ def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_
                 shown = options.genre_names.get(result.genre, result.genre)
                 progress.console.print(f"{result.status} {escape(result.path)}: {escape(shown)} ({result.confidence:.0%})",
                                        highlight=False)
+            elif result.status == KEPT and result.error:  # left as it is for a reason worth saying
+                progress.console.print(f"[yellow]kept[/] {escape(result.error)}", highlight=False)
 
         try:
             summary = Scanner(predictor, options, cache, journal, on_result).scan(files, walk_errors)
@@ -230,7 +238,10 @@ def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_
             if journal is not None:
                 journal.close()
     if report_path:
-        write_csv(summary.results, report_path)
+        try:
+            write_csv(summary.results, report_path)
+        except ReportError as error:
+            _fail(escape(str(error)), 1)
         console.print(f"Wrote the report {report_path}")
     Console().print(display.scan_summary_table(summary, options.genre_names))
     console.print(
@@ -249,9 +260,13 @@ def scan(paths, model_name, models_dir, report_path, write, policy, id3v23, id3_
 @click.option("--write", is_flag=True, help="Restore the old genres. Without it nothing changes (dry run).")
 def undo(journal_path: Path, write: bool) -> None:
     """Put back the genres a 'scan --write' replaced, as recorded in JOURNAL_PATH."""
+    from genre_tagger.tagging.journal import JournalError
     from genre_tagger.tagging.journal import undo as undo_journal
 
-    results = undo_journal(journal_path, dry_run=not write)
+    try:
+        results = undo_journal(journal_path, dry_run=not write)
+    except JournalError as error:
+        _fail(escape(str(error)))
     title = f"Undo {journal_path}" + ("" if write else " (dry run: nothing written)")
     Console().print(display.undo_table(title, results))
     if not write and any(r.status == "would restore" for r in results):

@@ -73,9 +73,11 @@ def journalled(journal: Path) -> set[str]:
     paths = set()
     for line in journal.read_text(encoding="utf-8").splitlines():
         try:
-            paths.add(json.loads(line)["path"])
+            record = json.loads(line)
         except ValueError:  # a line cut short by the kill: undo skips it too
-            pass
+            continue
+        if "path" in record:  # an entry (the others: the header, roots, done records)
+            paths.add(record["path"])
     return paths
 
 

@@ -24,7 +24,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import platform
+import re
+import unicodedata
 import zipfile
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -39,6 +42,10 @@ FORMAT = "genre-tagger-bundle/1"
 META_FILE = "bundle.json"
 ARRAYS_FILE = "arrays.npz"
 LIBRARIES = ("genre-tagger", "numpy", "scikit-learn", "lightgbm", "librosa", "scikit-image", "av")
+#: what a bundle's arrays may take once read: far above any shipped model (the largest, a
+#: KNN's training rows, takes about 1 MB), far below what would exhaust a machine
+MAX_ARRAY_BYTES = 1 << 30
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleError(Exception):
@@ -162,8 +169,44 @@ def save(bundle: Bundle, directory: str | Path) -> Path:
     return directory
 
 
+def is_name(value: object) -> bool:
+    """Whether ``value`` is a usable name: text, not blank, without control characters."""
+    return isinstance(value, str) and value.strip() != "" and not any(unicodedata.category(c)[0] == "C" for c in value)
+
+
+def _malformed(meta: dict) -> str | None:
+    """What is wrong with the metadata of a bundle, or ``None``."""
+    if not is_name(meta.get("model")):
+        return "its model name is not a name"
+    for key in ("training", "metrics", "params"):
+        if not isinstance(meta.get(key, {}), dict):
+            return f"{key} is not a mapping"
+    classes = meta.get("classes")
+    if not isinstance(classes, list) or len(classes) < 2 or not all(is_name(c) for c in classes):
+        return "its classes are not a list of at least two names"
+    if meta.get("kind") == "ensemble":
+        members, weights = meta.get("members"), meta.get("weights")
+        if not isinstance(members, list) or not members or not all(is_name(m) for m in members):
+            return "an ensemble needs a list of member names"
+        if not isinstance(weights, list) or not all(isinstance(w, (int, float)) and math.isfinite(w) for w in weights):
+            return "its weights are not a list of numbers"
+        return None
+    files, texts = meta.get("files"), meta.get("texts", [])
+    if not isinstance(files, dict) or not all(is_name(k) and isinstance(v, str) and _SHA256.fullmatch(v)
+                                              for k, v in files.items()):
+        return "files is not a mapping of file names to SHA-256 checksums"
+    if not isinstance(texts, list) or not all(is_name(t) and f"{t}.txt" in files for t in texts):
+        return "texts does not name text files of the bundle"
+    extractors = meta.get("feature_extractors")
+    if not isinstance(extractors, list) or not extractors or not all(
+            isinstance(e, dict) and is_name(e.get("name")) and is_name(e.get("version")) for e in extractors):
+        return "its feature extractors are not a list of names and versions"
+    return None
+
+
 def read_metadata(directory: str | Path) -> dict[str, Any]:
-    """The parsed ``bundle.json`` of a bundle, checked for format."""
+    """The parsed ``bundle.json`` of a bundle, checked for format and shape: every
+    malformed one is a :class:`BundleError` naming what is wrong."""
     directory = Path(directory)
     meta_path = directory / META_FILE
     try:
@@ -174,7 +217,30 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
         raise BundleError(f"{meta_path}: unreadable bundle metadata ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BundleError(f"{meta_path}: not a {FORMAT} bundle")
+    problem = _malformed(meta)
+    if problem:
+        raise BundleError(f"{meta_path}: malformed bundle metadata ({problem})")
     return meta
+
+
+def read_arrays(data: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``, read without pickle once their headers show they are
+    plain arrays within :data:`MAX_ARRAY_BYTES` in all (a small compressed file can
+    inflate to any size). Raises ``ValueError`` saying why not."""
+    total = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename} holds Python objects, which only pickle could read")
+            total += math.prod(shape) * dtype.itemsize
+            if total > MAX_ARRAY_BYTES:
+                raise ValueError(f"its arrays would take over {MAX_ARRAY_BYTES >> 20} MB once read")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
 
 
 def load(directory: str | Path, registry: Registry) -> Bundle:
@@ -221,10 +287,9 @@ def load(directory: str | Path, registry: Registry) -> Bundle:
                 f"but version {installed[name]} is installed; retrain the model"
             )
     try:
-        with np.load(io.BytesIO(files[ARRAYS_FILE]), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
-        raise BundleError(f"{directory / ARRAYS_FILE}: unreadable arrays ({error})") from None
+        arrays = read_arrays(files[ARRAYS_FILE])
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, MemoryError) as error:
+        raise BundleError(f"{directory / ARRAYS_FILE}: unreadable arrays ({error or type(error).__name__})") from None
     texts = {name: files[f"{name}.txt"].decode("utf-8") for name in meta.get("texts", [])}
     state = ModelState(params=meta.get("params", {}), arrays=arrays, texts=texts)
 

@@ -56,8 +56,22 @@ def load(directory: str | Path, registry: Registry) -> Predictor:
     meta = read_metadata(directory)
     if meta.get("kind") != ensemble_module.KIND:
         return bundle_module.load(directory, registry)
-    members = [bundle_module.load(directory.parent / name, registry) for name in meta["members"]]
+    members = [bundle_module.load(_member_folder(directory, name), registry) for name in meta["members"]]
     return ensemble_module.assemble(directory, meta, members)
+
+
+def _member_folder(ensemble: Path, name: str) -> Path:
+    """The bundle folder of an ensemble's member ``name``: a folder beside the ensemble's,
+    in the same models folder, that is not an ensemble itself."""
+    models_dir = ensemble.parent.resolve()
+    folder = ensemble.parent / name
+    if name in (".", "..") or "/" in name or "\\" in name or folder.resolve().parent != models_dir:
+        raise BundleError(f"{ensemble}: member {name!r} is not a bundle folder of {ensemble.parent}")
+    if folder.resolve() == ensemble.resolve():
+        raise BundleError(f"{ensemble}: the ensemble names itself as a member")
+    if read_metadata(folder).get("kind") == ensemble_module.KIND:
+        raise BundleError(f"{ensemble}: member {name} is an ensemble itself")
+    return folder
 
 
 def choose(model_name: str | None, models_dir: str | Path | None, registry: Registry) -> list[Predictor]:

@@ -79,6 +79,8 @@ def assemble(directory: Path, meta: dict, members: list[Bundle]) -> Ensemble:
     """The ensemble of ``directory`` (its metadata ``meta``) over its loaded ``members``,
     checked: one non-negative weight per member summing to 1, the same classes."""
     weights = np.asarray(meta["weights"], dtype=float)
+    if len(set(meta["members"])) != len(members):
+        raise BundleError(f"{directory}: an ensemble names a member twice")
     if len(weights) != len(members) or not np.isclose(weights.sum(), 1) or (weights < 0).any():
         raise BundleError(f"{directory}: ensemble weights must be one non-negative weight per member, summing to 1")
     for member in members:

@@ -38,8 +38,8 @@ class UnsafeTag(ValueError):
 
 @dataclass
 class Frame:
-    """One frame as stored: its id and its bytes, header included (after undoing
-    tag-level unsynchronisation)."""
+    """One frame as stored: its id and its bytes in the file, header included (still
+    unsynchronised in a tag that is)."""
 
     id: str
     raw: bytes
@@ -118,9 +118,9 @@ def parse(data: bytes) -> Tag:
     version, revision, flags = data[3], data[4], data[5]
     if version == 2 and flags & 0x40:
         raise UnsafeTag("its ID3v2.2 tag is compressed")
-    body = data[HEADER_SIZE : HEADER_SIZE + _syncsafe(data[6:10])]
-    if version < 4 and flags & _UNSYNC:
-        body = resynchronise(body)
+    stored = data[HEADER_SIZE : HEADER_SIZE + _syncsafe(data[6:10])]
+    unsynchronised = version < 4 and flags & _UNSYNC
+    body = resynchronise(stored) if unsynchronised else stored
     tag = Tag(version, revision, flags, size)
     start = 0
     if version >= 3 and flags & _EXTENDED:
@@ -132,7 +132,25 @@ def parse(data: bytes) -> Tag:
         if version != 4:
             raise
         tag.frames, tag.plain_sizes = _walk(body, start, version, plain_sizes=True), True
+    if unsynchronised:  # keep each frame's bytes as stored, not as unsynchronised anew
+        offsets = _stored_offsets(stored)
+        position = start
+        for frame in tag.frames:
+            length = len(frame.raw)
+            frame.raw = stored[offsets[position] : offsets[position + length]]
+            position += length
+        tag.extended = stored[: offsets[start]]
     return tag
+
+
+def _stored_offsets(stored: bytes) -> list[int]:
+    """Where each byte of the resynchronised ``stored`` bytes is in ``stored``, and its end."""
+    offsets, i = [], 0
+    while i < len(stored):
+        offsets.append(i)
+        i += 2 if stored[i] == 0xFF and stored[i + 1 : i + 2] == b"\x00" else 1
+    offsets.append(len(stored))
+    return offsets
 
 
 def _extended_header(body: bytes, version: int) -> bytes:
@@ -180,13 +198,17 @@ def text_frame(tag: Tag, frame_id: str, values: list[str]) -> Frame:
         payload = b"\x03" + "\x00".join(values).encode("utf-8")
     else:
         payload = b"\x01" + b"\x00\x00".join(b"\xff\xfe" + value.encode("utf-16-le") for value in values)
-    frame_flags = b""
+    frame_flags = b"\x00\x00"
     if tag.version == 4 and tag.flags & _UNSYNC:  # every frame of such a tag is unsynchronised
         payload, frame_flags = unsynchronise(payload), b"\x00\x02"
     if tag.version == 2:
-        return Frame(frame_id, frame_id.encode() + len(payload).to_bytes(3, "big") + payload)
-    size = len(payload).to_bytes(4, "big") if tag.version == 3 or tag.plain_sizes else _to_syncsafe(len(payload))
-    return Frame(frame_id, frame_id.encode() + size + (frame_flags or b"\x00\x00") + payload)
+        raw = frame_id.encode() + len(payload).to_bytes(3, "big") + payload
+    else:
+        size = len(payload).to_bytes(4, "big") if tag.version == 3 or tag.plain_sizes else _to_syncsafe(len(payload))
+        raw = frame_id.encode() + size + frame_flags + payload
+    if tag.version < 4 and tag.flags & _UNSYNC:  # the whole tag is stored unsynchronised
+        raw = unsynchronise(raw)
+    return Frame(frame_id, raw)
 
 
 def with_genres(tag: Tag, genres: list[str]) -> list[Frame]:
@@ -205,11 +227,8 @@ def render(tag: Tag, frames: list[Frame]) -> bytes:
     extended = tag.extended
     footer = tag.version == 4 and tag.flags & _FOOTER
     target = tag.size - HEADER_SIZE - (HEADER_SIZE if footer else 0)
-    if tag.version < 4 and tag.flags & _UNSYNC:
-        content = unsynchronise(extended + content)
-        if content.endswith(b"\xff"):  # the padding's zero must not follow 0xFF bare
-            content += b"\x00"
-        extended = b""
+    if tag.version < 4 and tag.flags & _UNSYNC and content.endswith(b"\xff"):
+        content += b"\x00"  # in an unsynchronised tag, the padding's zero must not follow 0xFF bare
     padding = 0 if footer else (target - len(extended) - len(content))
     if padding < 0:
         padding = NEW_TAG_PADDING

@@ -1,26 +1,33 @@
 """A journal of every genre written, so that a tagging run can be undone.
 
-The journal is a JSON-lines file, one object per tag write::
+The journal is a JSON-lines file of records::
 
-    {"time": "2024-05-01T12:00:00+00:00", "path": "/music/a.mp3", "old": ["Rock"], "new": ["Jazz"]}
+    {"journal": "genre-tagger/2", "time": "2026-12-02T12:00:00+00:00"}              first line
+    {"roots": ["/music"], "time": "..."}                                       what was scanned
+    {"time": "...", "path": "/music/a.mp3", "old": ["Rock"], "new": ["Jazz"], "stamp": [4213, 1733...]}
+    {"done": "/music/a.mp3", "stamp": [4213, 1733...]}
 
-``old`` is what the file held before (``[]``: no genre), ``new`` what it holds after,
-both as :func:`genre_tagger.tagging.tags.read_genres` reads them. An entry is appended and
-fsync'ed to disk *before* the file is written (write-ahead), so after a crash the
-journal names every file that may have changed. An entry whose write then failed is
-harmless: undo finds the file still holding ``old`` and reports it as unchanged.
+An entry (``path``, ``old``, ``new``: the genres before and after, as
+:func:`genre_tagger.tagging.tags.read_genres` reads them, and the file's ``stamp`` before)
+is appended and fsync'ed *before* the file is written (write-ahead), so after a crash
+the journal names every file that may have changed; a ``done`` record with the file's
+stamp after the write follows it.
 
 :func:`undo` walks a journal backwards and puts each file's old genres back, but only
-where the file still holds exactly what was written; a file whose genre was changed
-since (by hand, by another program) is left alone and reported.
+what a journal of ours could hold, each entry checked against the journal's own
+records: a file under one of its ``roots``, still with the stamp of its ``done`` record
+and holding exactly the genres written, genres of sane length and characters. A file
+changed since (retagged by hand, by another program) is left alone; every refusal is one
+line of its result.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +37,7 @@ from genre_tagger.tagging.tags import (
     FileStamp,
     Policy,
     TagError,
+    check_writable,
     fsync,
     plan_genres,
     read_genres,
@@ -38,29 +46,68 @@ from genre_tagger.tagging.tags import (
     write_genres,
 )
 
+FORMAT = "genre-tagger/2"
+#: what a journal of ours holds at most in one entry
+MAX_GENRES, MAX_GENRE_LENGTH = 32, 255
+
+
+class JournalError(Exception):
+    """A journal that cannot be used (not one of ours, not writable); one line naming it."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _first_record(path: Path) -> dict | None:
+    """The first line of ``path`` as JSON, or ``None`` when it is not a JSON object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.loads(f.readline())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
 
 class Journal:
     """An append-only JSON-lines journal of genre writes; use as a context manager.
 
-    ``with Journal(path) as journal: tag_file(journal, track, "Jazz")``
+    ``with Journal(path, roots=[library]) as journal: tag_file(journal, track, "Jazz")``
+
+    ``roots`` are the folders (or files) the writes belong to, which undo checks each
+    entry against; without them, each file's own folder is recorded as it is written.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], roots: Iterable[str | os.PathLike[str]] | None = None) -> None:
         self.path = Path(path)
+        self.roots = None if roots is None else [os.path.abspath(root) for root in roots]
+        self._covered: list[str] = []
         self._file: TextIO | None = None
 
     def open(self) -> Journal:
-        """Open the journal for appending (created with its directory when missing)."""
-        if self._file is None:
+        """Open the journal for appending: created with its folder when missing, refused
+        (:class:`JournalError`) when the file is not a journal of ours or cannot be written."""
+        if self._file is not None:
+            return self
+        created = not self.path.exists()
+        if not created and (_first_record(self.path) or {}).get("journal") != FORMAT:
+            raise JournalError(f"{self.path}: exists and is not a genre-tagger journal; choose another file")
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            created = not self.path.exists()
             self._file = open(self.path, "a", encoding="utf-8")
-            if created:  # make the new journal's name durable too
-                fsync(self.path.parent, directory=True)
+            if created:
+                self._append({"journal": FORMAT, "time": _now()})
+                fsync(self.path.parent, directory=True)  # make the new journal's name durable too
+            if self.roots:
+                self._append({"roots": self.roots, "time": _now()})
+                self._covered = list(self.roots)
+        except OSError as error:
+            self.close()
+            raise JournalError(f"{self.path}: cannot be written ({error.strerror or error})") from None
         return self
 
     def close(self) -> None:
-        """Close the journal (entries are already on disk)."""
+        """Close the journal (records are already on disk)."""
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -68,23 +115,41 @@ class Journal:
     def __enter__(self) -> Journal:
         return self.open()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
-    def record(self, path: str | os.PathLike[str], old: Sequence[str], new: Sequence[str]) -> None:
-        """Append one entry and flush it to disk; call it *before* writing the file."""
-        self.open()
-        entry = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "path": os.path.abspath(path),
-            "old": list(old),
-            "new": list(new),
-        }
-        self._file.write(json.dumps(entry, ensure_ascii=True) + "\n")
+    def _append(self, record: dict) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=True) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
+
+    def record(self, path: str | os.PathLike[str], old: Sequence[str], new: Sequence[str],
+               before: FileStamp | None = None) -> None:
+        """Append one entry and flush it to disk; call it *before* writing the file."""
+        self.open()
+        path = os.path.abspath(path)
+        if not _under(path, self._covered):
+            self._covered.append(os.path.dirname(path))
+            self._append({"roots": [os.path.dirname(path)], "time": _now()})
+        entry = {"time": _now(), "path": path, "old": list(old), "new": list(new)}
+        if before is not None:
+            entry["stamp"] = [before.size, before.mtime_ns]
+        self._append(entry)
+
+    def done(self, path: str | os.PathLike[str], after: FileStamp) -> None:
+        """Record that the write of ``path`` finished, with the file's stamp after it."""
+        self._append({"done": os.path.abspath(path), "stamp": [after.size, after.mtime_ns]})
+
+
+def _under(path: str, roots: Iterable[str]) -> bool:
+    for root in roots:
+        try:
+            if os.path.commonpath([path, root]) == root:
+                return True
+        except ValueError:  # different drives
+            continue
+    return False
 
 
 def default_path() -> Path:
@@ -112,10 +177,13 @@ def tag_file(
 
     Reads the existing genres, plans with :func:`~genre_tagger.tagging.tags.plan_genres`,
     records the change in ``journal``, then writes it with
-    :func:`~genre_tagger.tagging.tags.write_genres`. Returns the genres written, or ``None``
-    when there was nothing to do. Raises :class:`~genre_tagger.tagging.tags.TagError` (the
-    file untouched) as ``write_genres`` does. Without ``expect``, the file's stamp
-    when its genres were read is used, so a file changed in between is not written.
+    :func:`~genre_tagger.tagging.tags.write_genres` and records that it is done. Returns
+    the genres written, or ``None`` when there was nothing to do. Raises
+    :class:`~genre_tagger.tagging.tags.TagError` (the file untouched) as ``write_genres``
+    does, and :class:`~genre_tagger.tagging.tags.UnsafeTagError` for a tag that cannot be
+    rewritten without losing other metadata, in a dry run too. Without ``expect``, the
+    file's stamp when its genres were read is used, so a file changed in between is not
+    written.
 
     With ``dry_run`` nothing is journalled or written (``journal`` may be ``None``):
     the return value says what would be written.
@@ -128,6 +196,7 @@ def tag_file(
         expect = now
     elif now != expect:
         raise TagError(f"{os.fspath(path)}: file changed since it was analysed")
+    check_writable(path)  # a tag that cannot be rewritten safely is left alone, dry run or not
     existing = read_genres(path)
     planned = plan_genres(existing, new_genres, policy)
     if planned is None or dry_run:
@@ -135,8 +204,9 @@ def tag_file(
     if journal is None:
         raise ValueError("writing tags needs a journal")
     stored = stored_genres(path, planned, id3_version=id3_version, id3_join=id3_join)
-    journal.record(path, existing, stored)
+    journal.record(path, existing, stored, before=expect)
     write_genres(path, planned, id3_version=id3_version, id3_join=id3_join, expect=expect)
+    journal.done(path, stamp(path))
     return planned
 
 
@@ -147,9 +217,11 @@ UndoStatus = Literal["restored", "would restore", "unchanged", "changed", "error
 class UndoResult:
     """What undo did with one journal entry.
 
-    ``status``: ``restored`` (old genres put back; ``would restore`` in a dry run), ``unchanged`` (the file already held
-    the old genres, e.g. the journalled write never happened), ``changed`` (the file's
-    genre changed since it was written: left alone) or ``error`` (``message`` says why).
+    ``status``: ``restored`` (old genres put back; ``would restore`` in a dry run),
+    ``unchanged`` (the file already held the old genres, e.g. the journalled write never
+    happened), ``changed`` (the file changed since it was written: left alone) or
+    ``error`` (``message`` says why: the file is gone, or the entry is not one a journal
+    of ours could hold).
     """
 
     path: str
@@ -159,29 +231,84 @@ class UndoResult:
     new: tuple[str, ...] = ()
 
 
-def _valid(entry: object) -> bool:
-    """Whether a parsed line is a journal entry: a path and two lists of strings."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-        return False
-    return all(isinstance(entry.get(k), list) and all(isinstance(g, str) for g in entry[k]) for k in ("old", "new"))
+@dataclass
+class _Records:
+    """A journal's records: its roots, its entries (line number, entry or problem), and
+    the stamps each file had after its writes, in order."""
+
+    roots: list[str] = field(default_factory=list)
+    entries: list[tuple[int, dict | None, str]] = field(default_factory=list)
+    done: dict[str, list[tuple[int, list]]] = field(default_factory=dict)
+
+    def stamp_after(self, line: int, path: str) -> FileStamp | None:
+        """The stamp of the ``done`` record that follows the entry on ``line``."""
+        for number, value in self.done.get(path, []):
+            if number > line:
+                return FileStamp(*value)
+        return None
 
 
-def _entries(journal_path: Path) -> list[tuple[int, dict | None, str]]:
-    """``(line number, entry or None, problem)`` for each non-blank journal line."""
-    out = []
+def _genres_problem(genres: object) -> str | None:
+    """Why ``genres`` is not a list of genres a journal of ours could hold, else ``None``."""
+    if not isinstance(genres, list) or not all(isinstance(g, str) for g in genres):
+        return "its genres are not a list of text"
+    if len(genres) > MAX_GENRES:
+        return f"it holds {len(genres)} genres, more than {MAX_GENRES}"
+    for genre in genres:
+        if len(genre) > MAX_GENRE_LENGTH:
+            return f"a genre of {len(genre)} characters, longer than {MAX_GENRE_LENGTH}"
+        if not genre.strip() or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in genre):
+            return "a genre blank or with control characters"
+    return None
+
+
+def _read(journal_path: Path) -> _Records:
+    records = _Records()
     with open(journal_path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                if not _valid(entry):
-                    raise ValueError("missing or malformed path/old/new")
-            except ValueError as e:  # json.JSONDecodeError is a ValueError
-                out.append((number, None, f"journal line {number} unreadable ({e}); skipped"))
-            else:
-                out.append((number, entry, ""))
-    return out
+        lines = list(enumerate(f, 1))
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:  # json.JSONDecodeError is a ValueError
+            records.entries.append((number, None, f"journal line {number} unreadable ({e}); skipped"))
+            continue
+        if "journal" in record:
+            continue
+        if "roots" in record:
+            roots = record["roots"]
+            if isinstance(roots, list) and all(isinstance(r, str) and os.path.isabs(r) for r in roots):
+                records.roots += [os.path.normpath(r) for r in roots]
+        elif "done" in record:
+            if isinstance(record["done"], str) and _is_stamp(record.get("stamp")):
+                records.done.setdefault(record["done"], []).append((number, record["stamp"]))
+        elif isinstance(record.get("path"), str) and all(k in record for k in ("old", "new")):
+            records.entries.append((number, record, ""))
+        else:
+            records.entries.append((number, None, f"journal line {number} unreadable (missing or malformed "
+                                                  "path/old/new); skipped"))
+    return records
+
+
+def _is_stamp(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v >= 0 for v in value)
+
+
+def _refused(records: _Records, entry: dict) -> str | None:
+    """Why undo refuses ``entry``, or ``None``: what a journal of ours could not hold."""
+    path = entry["path"]
+    if not os.path.isabs(path) or os.path.normpath(path) != path:
+        return "refused: its path is not an absolute, normalised path"
+    if not _under(path, records.roots):
+        return "refused: the file lies outside every folder this journal recorded as scanned"
+    for key in ("old", "new"):
+        problem = _genres_problem(entry[key])
+        if problem:
+            return f"refused: {problem}"
+    return None
 
 
 def undo(journal_path: str | os.PathLike[str], *, dry_run: bool = False) -> list[UndoResult]:
@@ -191,32 +318,54 @@ def undo(journal_path: str | os.PathLike[str], *, dry_run: bool = False) -> list
     ``would restore`` (later entries for the same file then see it unrestored).
 
     A file gets its old genres back (its genre tag removed when it had none) only when
-    it still holds exactly the genres written. Per-file failures are reported in the
-    results, never raised. Undo writes with ``id3_join=None``, so an old value is
-    restored as the separate values it was read as.
+    it still holds exactly the genres written and the stamp it had after the write (or
+    after this undo's own restore of a later entry). Per-file failures and refused
+    entries are reported in the results, never raised. Undo writes with ``id3_join=None``,
+    so an old value is restored as the separate values it was read as. Raises
+    :class:`JournalError` for a file that is not a journal of ours.
     """
+    journal_path = Path(journal_path)
+    first = _first_record(journal_path)
+    if first is None or first.get("journal") != FORMAT:
+        raise JournalError(f"{journal_path}: not a genre-tagger journal of this version (its first line is not "
+                           f"a {FORMAT} header); nothing was undone")
+    records = _read(journal_path)
+    restored_to: dict[str, FileStamp] = {}  # files this undo rewrote, and their stamps since
     results: list[UndoResult] = []
-    for _, entry, problem in reversed(_entries(Path(journal_path))):
+    for line, entry, problem in reversed(records.entries):
         if entry is None:
             results.append(UndoResult(path="", status="error", message=problem))
             continue
-        path, old, new = entry["path"], entry["old"], entry["new"]
-        done = {"path": path, "old": tuple(old), "new": tuple(new)}
-        try:
-            before = stamp(path)
-            current = read_genres(path)
-            if current == old:
-                results.append(UndoResult(status="unchanged", message="already holds the old genres", **done))
-            elif current != new:
-                results.append(
-                    UndoResult(status="changed", message=f"changed since (now {current!r}), left alone", **done)
-                )
-            elif dry_run:
-                results.append(UndoResult(status="would restore", message=f"would restore {old!r}", **done))
-            else:
-                write_genres(path, old, id3_join=None, expect=before)
-                message = f"restored {old!r}" if old else "genre removed"
-                results.append(UndoResult(status="restored", message=message, **done))
-        except (TagError, OSError, ValueError) as e:
-            results.append(UndoResult(status="error", message=str(e), **done))
+        results.append(_undo_entry(records, line, entry, restored_to, dry_run))
     return results
+
+
+def _undo_entry(records: _Records, line: int, entry: dict, restored_to: dict[str, FileStamp],
+                dry_run: bool) -> UndoResult:
+    path = entry["path"]
+    refused = _refused(records, entry)
+    old, new = entry["old"], entry["new"]
+    done = {"path": path, "old": tuple(old) if isinstance(old, list) else (), "new": tuple(new) if isinstance(new, list) else ()}
+    if refused:
+        return UndoResult(status="error", message=refused, **done)
+    try:
+        before = stamp(path)
+        current = read_genres(path)
+        expected = restored_to.get(path) or records.stamp_after(line, path)
+        if current == old:
+            return UndoResult(status="unchanged", message="already holds the old genres", **done)
+        if current != new:
+            return UndoResult(status="changed", message=f"changed since (now {current!r}), left alone", **done)
+        if expected is None:
+            return UndoResult(status="error", message="not restored: the journal does not record that this write "
+                                                      "finished", **done)
+        if before != expected:
+            return UndoResult(status="changed", message="changed since it was tagged (its size or modification time "
+                                                        "differ), left alone", **done)
+        if dry_run:
+            return UndoResult(status="would restore", message=f"would restore {old!r}", **done)
+        write_genres(path, old, id3_join=None, expect=before)
+        restored_to[path] = stamp(path)
+        return UndoResult(status="restored", message=f"restored {old!r}" if old else "genre removed", **done)
+    except (TagError, OSError, ValueError) as e:
+        return UndoResult(status="error", message=str(e), **done)

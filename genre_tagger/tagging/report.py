@@ -1,4 +1,12 @@
-"""The CSV report of a scan: one row per file."""
+"""The CSV report of a scan: one row per file.
+
+The report never lands on a file the user owns: :func:`check_target` refuses, before
+any analysis, a folder that is missing or read-only and an existing file that is not a
+report of ours (unless forced); :func:`write_csv` replaces the report atomically, so a
+half-written one never replaces an old one. Cells that a spreadsheet would run as a
+formula (a file named ``=cmd|' /C calc'!A0.mp3``) are neutralised the way OWASP
+recommends for CSV injection: a leading ``'``; :func:`read_csv` takes it off again.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +18,89 @@ from typing import Iterable
 from genre_tagger.tagging.scan import TrackResult
 
 COLUMNS = ["path", "genre", "confidence", "top3", "segments", "model", "duration_s", "status", "error"]
+#: first characters that make a spreadsheet read a cell as a formula
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ReportError(Exception):
+    """The report cannot be written where asked; the message is one line naming it."""
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` holds a report of ours: a CSV whose header row is a report's."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader([handle.readline()]), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return header[:2] == COLUMNS[:2] and "status" in header
+
+
+def check_target(path: str | Path, force: bool = False) -> None:
+    """Raise :class:`ReportError` unless a report can be written at ``path``: its folder
+    exists and takes new files, and ``path`` is new or a report of ours (anything with
+    ``force``). Nothing is left behind."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise ReportError(f"{path}: its folder {folder} does not exist")
+    if path.is_dir():
+        raise ReportError(f"{path}: is a folder")
+    if path.exists() and not force and not _is_report(path):
+        raise ReportError(f"{path}: exists and is not a genre-tagger report; choose another name, "
+                          "or pass --force to overwrite it")
+    temporary = _temporary(path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(",".join(COLUMNS) + "\n")
+    except OSError as error:
+        raise ReportError(f"{path}: cannot be written ({error.strerror or error})") from None
+    finally:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+def neutralise(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it without running it: a leading ``'`` before a
+    formula's first character (and before a leading ``'``, so that it reads back)."""
+    return "'" + cell if cell.startswith(_FORMULA_START + ("'",)) else cell
+
+
+def _restored(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START + ("'",)) else cell
 
 
 def write_csv(results: Iterable[TrackResult], path: str | Path) -> None:
-    """Write the report atomically (a half-written report never replaces an old one)."""
+    """Write the report atomically (a half-written report never replaces an old one, and
+    no temporary file stays behind); :class:`ReportError` when it cannot be written."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for result in results:
-            row = result.as_row()
-            writer.writerow({column: "" if row[column] is None else row[column] for column in COLUMNS})
-    os.replace(temporary, path)
+    temporary = _temporary(path)
+    try:
+        with open(temporary, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            for result in results:
+                row = result.as_row()
+                writer.writerow({column: "" if row[column] is None else neutralise(str(row[column])) for column in COLUMNS})
+        os.replace(temporary, path)
+    except OSError as error:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise ReportError(f"{path}: cannot be written ({error.strerror or error})") from None
 
 
 def read_csv(path: str | Path) -> list[TrackResult]:
     """Read a report written by :func:`write_csv` back into results."""
     with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [{key: _restored(value or "") for key, value in row.items()} for row in csv.DictReader(handle)]
     results = []
     for row in rows:
         results.append(

@@ -20,7 +20,7 @@ from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import SILENT_NOTE, selection_name
 from genre_tagger.tagging.journal import Journal, tag_file
 from genre_tagger.tagging.library import StaleTemporaries
-from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError
+from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError, UnsafeTagError
 
 # 20 segments (60 s of audio) spread evenly over a track: a 4-minute track has 80, and
 # 20 evenly spaced ones cover intro, body and outro while scanning 4x less audio; a vote
@@ -194,6 +194,9 @@ class Scanner:
                 expect=expect,
                 dry_run=not self.options.write,
             )
+        except UnsafeTagError as error:  # left as it is, and the report says why
+            result.status, result.error = KEPT, str(error)
+            return result
         except TagError as error:
             result.status, result.error = FAILED, str(error)
             return result

@@ -65,6 +65,7 @@ import os
 import shutil
 import stat as stat_module
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -288,8 +289,8 @@ def plan_genres(existing: Sequence[str], new: str | Sequence[str], policy: Polic
 def _check_genres(genres: Sequence[str]) -> list[str]:
     genres = list(genres)
     for genre in genres:
-        if not isinstance(genre, str) or not genre.strip() or "\0" in genre:
-            raise ValueError(f"invalid genre {genre!r}: must be a non-blank string without NUL characters")
+        if not isinstance(genre, str) or not genre.strip() or any(unicodedata.category(c) == "Cc" for c in genre):
+            raise ValueError(f"invalid genre {genre!r}: must be a non-blank string without control characters")
     return genres
 
 
