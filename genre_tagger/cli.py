@@ -60,7 +60,18 @@ def model_options(function):
                         help="Model to use (default: the best by grouped-CV balanced track accuracy).")(function)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Group):
+    """The command group; Ctrl-C outside a scan's own handling is one line and exit 130."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # click would say "Aborted!" and exit 1, the code for failed files
+            console.print("[bold red]stopped:[/] Ctrl-C", highlight=False)
+            sys.exit(130)
+
+
+@click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="genre-tagger")
 def main() -> None:
     """Listen to a music library and tag every track with its genre."""
@@ -189,10 +200,11 @@ def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v2
          min_confidence, max_segments, vote, jobs, cluster, journal_path, quiet, cache_path, no_cache) -> None:
     """Predict the genre of every track under PATHS and (with --write) tag it."""
     from genre_tagger.pipeline.cluster import ClusterError
+    from genre_tagger.pipeline.stopping import StopRequest
     from genre_tagger.tagging import journal as journal_module
     from genre_tagger.tagging.library import walk
     from genre_tagger.tagging.report import ReportError, check_target, write_csv
-    from genre_tagger.tagging.scan import KEPT, TAGGED, WOULD_TAG, ScanOptions, Scanner
+    from genre_tagger.tagging.scan import INTERRUPTED, KEPT, TAGGED, WOULD_TAG, ScanOptions, Scanner
 
     options = ScanOptions(
         max_segments=max_segments or None, min_confidence=min_confidence, write=write, policy=policy,
@@ -213,7 +225,7 @@ def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v2
     console.print(f"{len(files)} audio files, model [bold]{predictor.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
 
     hours = [0.0]
-    with _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as progress:
+    with StopRequest() as stop, _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as progress:
         task = progress.add_task("scanning", total=len(files))
 
         def on_result(result, cached):
@@ -229,7 +241,7 @@ def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v2
                 progress.console.print(f"[yellow]kept[/] {escape(result.error)}", highlight=False)
 
         try:
-            summary = Scanner(predictor, options, cache, journal, on_result).scan(files, walk_errors)
+            summary = Scanner(predictor, options, cache, journal, on_result).scan(files, walk_errors, stop)
         except BundleError as error:  # its model is made on first use: see models.bundle.load
             _fail(str(error))
         except ClusterError as error:
@@ -250,8 +262,13 @@ def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v2
     )
     if journal is not None:
         console.print(f"Journal of changes: {journal.path} (undo with: genre-tagger undo {journal.path} --write)")
-    elif any(r.status == WOULD_TAG for r in summary.results):
+    elif any(r.status == WOULD_TAG for r in summary.results) and not summary.stopped:
         console.print("Dry run: nothing was written. Add --write to tag the files.")
+    if summary.stopped:
+        done = sum(r.status != INTERRUPTED for r in summary.results)
+        why = f"stopped by {stop.name}" if stop() else f"stopped: {summary.stopped}"
+        _fail(escape(f"{why} after {done} of {len(summary.results)} files; what finished is cached: run the same "
+                     "scan again to go on"), stop.exit_code if stop() else 1)
     sys.exit(1 if summary.failed or summary.walk_errors else 0)
 
 

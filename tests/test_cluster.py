@@ -63,7 +63,7 @@ def dask_cluster():
         dashboard_address=":0", silence_logs=logging.ERROR,
     )
     client = distributed.Client(cluster, set_as_default=False)
-    client.run(workers._quiet_worker)  # warm up: import librosa, load the plugins
+    client.run(workers.start_worker)  # warm up: import librosa, load the plugins
     try:
         yield cluster, client
     finally:

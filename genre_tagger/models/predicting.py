@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from genre_tagger.models.predictor import Predictor, TrackPrediction, predict_tr
 from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import Analysed, selection_name
 from genre_tagger.pipeline.dispatch import analyse_many
+from genre_tagger.pipeline.stopping import never
 from genre_tagger.plugins import registry
 
 
@@ -52,9 +53,11 @@ def predict_files(
     jobs: int = 1,
     cluster: str | None = None,
     cache_features: bool = False,
+    stop: Callable[[], bool] = never,
 ) -> Iterator[FilePrediction]:
     """One :class:`FilePrediction` per path: cached ones first, then analysed ones as they
-    complete.
+    complete. Once ``stop()`` is true no file is started (those in flight still come):
+    the paths not reached get no prediction.
 
     Features are cached only with ``cache_features``: a HOG row is ~10 KB per segment,
     too much to keep for a whole library, but cheap for an evaluation set.
@@ -70,6 +73,8 @@ def predict_files(
     }
     pending: dict[Path, tuple] = {}
     for path in paths:
+        if stop():
+            return
         try:
             key = cache_module.file_key(path)
         except OSError as error:
@@ -85,7 +90,7 @@ def predict_files(
             yield _predicted(predictor, cache, path, key, rows, None, model_key, settings)
         else:
             pending[path] = key
-    for analysed in analyse_many(list(pending), predictor.extractors, max_segments, jobs, cluster=cluster):
+    for analysed in analyse_many(list(pending), predictor.extractors, max_segments, jobs, cluster=cluster, stop=stop):
         # made once the first file is analysed: the worker processes start first, so
         # that importing the model's libraries overlaps their start-up
         predictor.load_model()

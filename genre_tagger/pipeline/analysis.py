@@ -8,9 +8,11 @@ a one-line error naming the file (:class:`Analysed`).
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -126,19 +128,53 @@ class Analysed:
     error: str | None = None
 
 
+#: how much more memory than before it the analysis of one file may take: ten times what
+#: the largest block of any file needs, far less than a hostile file could make it take
+MEMORY_HEADROOM = 2 << 30
+
+
+@contextmanager
+def memory_capped(headroom: int = MEMORY_HEADROOM) -> Iterator[None]:
+    """Cap this process's address space at what it holds now plus ``headroom`` bytes
+    while inside (where the platform can: Linux), so that a file that would take more
+    fails alone with a ``MemoryError`` instead of taking the machine down."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm") as statm:
+            held = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError, AttributeError):
+        yield
+        return
+    cap = held + headroom
+    for limit in (soft, hard):
+        if limit != resource.RLIM_INFINITY:
+            cap = min(cap, limit)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def analyse(path: Path, extractor_names: tuple[str, ...], max_segments: int | None,
             transform: Transform | None = None) -> Analysed:
-    """Features of one file by each named extractor (see :func:`file_features`); every
-    failure becomes a one-line ``error`` naming the file."""
+    """Features of one file by each named extractor (see :func:`file_features`), its memory
+    capped (:func:`memory_capped`); every failure becomes a one-line ``error`` naming the
+    file."""
     try:
         extractors = [registry().feature_extractor(name) for name in extractor_names]
-        return Analysed(path, file_features(path, extractors, max_segments, transform))
+        with memory_capped():
+            return Analysed(path, file_features(path, extractors, max_segments, transform))
     except audio.AudioError as error:
         return Analysed(path, error=str(error))
     except segments.TooShortError as error:
         return Analysed(path, error=f"{path}: {error}")
     except MemoryError:
-        return Analysed(path, error=f"{path}: out of memory while analysing")
+        return Analysed(path, error=f"{path}: analysing it would take more than {MEMORY_HEADROOM >> 30} GB of memory: "
+                                    "refused (a damaged or hostile file)")
     except Exception as error:  # a bug or an odd file must not end the whole run
-        message = str(error).splitlines()[0] if str(error) else ""
-        return Analysed(path, error=f"{path}: unexpected {type(error).__name__}: {message}")
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return Analysed(path, error=f"{path}: could not be analysed, an error of genre-tagger or of a plugin "
+                                    f"({type(error).__name__}: {message}); please report it")

@@ -58,6 +58,7 @@ import av
 import numpy as np
 import soxr
 
+from genre_tagger.pipeline.files import NotRegularFile, open_regular
 from genre_tagger.segments import SAMPLE_RATE
 
 __all__ = ["AUDIO_EXTENSIONS", "SAMPLE_RATE", "AudioError", "Info", "load", "probe", "stream"]
@@ -69,6 +70,14 @@ log = logging.getLogger(__name__)
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wav", ".aif", ".aiff", ".au"}
 )
+
+#: sample rates (Hz) a music file can have: a stream claiming less is damaged or hostile
+#: (a 1 Hz stream resamples to days of audio), and no format goes above
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 384_000
+#: the longest a track may be; longer is a damaged header, not music to tag
+MAX_DURATION_S = 24 * 3600
+#: the longest one decoded frame may be: codecs use a fraction of a second, FLAC at most 8 s
+MAX_FRAME_S = 30
 
 # soxr quality matching librosa's default res_type "soxr_hq"
 _SOXR_QUALITY = "HQ"
@@ -197,8 +206,11 @@ def _mono_chunks(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
                 n_skipped, skip_reason = n_skipped + 1, _ffmpeg_reason(error)
                 continue
             for frame in frames:
-                chunk = resample(_frame_to_mono(frame), frame.sample_rate)
+                _check_frame(path, frame)
+                chunk = resample(_frame_to_mono(path, frame), frame.sample_rate)
                 n_samples += len(chunk)
+                if n_samples > MAX_DURATION_S * SAMPLE_RATE:
+                    raise AudioError(path, f"decodes to more than {MAX_DURATION_S // 3600} hours of audio: refused")
                 if len(chunk):
                     yield chunk
         chunk = resample.flush()
@@ -217,13 +229,28 @@ def _mono_chunks(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
         log.warning("%s: reading stopped after %.1f s (%s)", path, n_samples / SAMPLE_RATE, stopped_by)
 
 
-def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
+def _check_rate(path: str | os.PathLike[str], rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(path, f"its sample rate of {rate} Hz is outside {MIN_SAMPLE_RATE // 1000}-"
+                               f"{MAX_SAMPLE_RATE // 1000} kHz: refused (a damaged header, or not music)")
+
+
+def _check_frame(path: str | os.PathLike[str], frame: av.AudioFrame) -> None:
+    """Refuse a frame no music file holds, before anything is made of it."""
+    _check_rate(path, frame.sample_rate)
+    if frame.samples > MAX_FRAME_S * frame.sample_rate:
+        raise AudioError(path, f"a decoded frame of {frame.samples / frame.sample_rate:.0f} s: refused (damaged)")
+
+
+def _frame_to_mono(path: str | os.PathLike[str], frame: av.AudioFrame) -> np.ndarray:
     """One decoded frame as float32 mono ``[frame.samples]`` at the frame's own rate."""
     channels = frame.layout.nb_channels
     samples = frame.to_ndarray()  # planar: [channels, n]; packed: [1, n * channels]
     if not frame.format.is_planar:
         samples = samples.reshape(-1, channels).T
     samples = _to_float32(samples, frame.format.name.removesuffix("p"))
+    if samples.dtype.kind == "f" and not np.isfinite(samples).all():
+        raise AudioError(path, "its audio holds NaN or infinite samples (damaged floating-point data): not analysed")
     # like librosa.to_mono: the mean of the channels, in float32
     return samples[0] if channels == 1 else samples.mean(axis=0)
 
@@ -284,7 +311,7 @@ def _open(path: str | os.PathLike[str]) -> Iterator[tuple[av.container.InputCont
     is never taken for a URL or protocol ("http:...", "concat:...").
     """
     try:
-        file = open(path, "rb")  # noqa: SIM115 -- closed by the with below
+        file = open_regular(path)  # never blocks on a FIFO that took a file's place
     except OSError as error:
         raise AudioError(path, _os_reason(error)) from None
     with file:
@@ -302,6 +329,11 @@ def _open(path: str | os.PathLike[str]) -> Iterator[tuple[av.container.InputCont
                 raise AudioError(path, "cannot decode: FFmpeg has no decoder for its audio codec")
             if not audio.codec_context.sample_rate:
                 raise AudioError(path, "not an audio file, or damaged (its audio stream has no sample rate)")
+            _check_rate(path, audio.codec_context.sample_rate)
+            duration = _duration_s(container, audio)
+            if duration is not None and duration > MAX_DURATION_S:
+                raise AudioError(path, f"its header claims {duration / 3600:.0f} hours of audio, more than "
+                                       f"{MAX_DURATION_S // 3600}: refused (a damaged header?)")
             yield container, audio
 
 
@@ -315,6 +347,8 @@ def _duration_s(container: av.container.InputContainer, audio: av.AudioStream) -
 
 
 def _os_reason(error: OSError) -> str:
+    if isinstance(error, NotRegularFile):
+        return str(error).rsplit(" is ", 1)[-1].replace("not a regular file", "not a regular file: not read")
     if isinstance(error, FileNotFoundError):
         return "file not found"
     if isinstance(error, PermissionError):

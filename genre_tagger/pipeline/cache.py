@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS features (
@@ -157,12 +160,21 @@ class Cache:
         ).fetchone()
         return None if row is None else _from_blob(row[0])
 
+    def _write(self, statement: str, values: tuple) -> None:
+        """Run an insert; a cache that can no longer be written (a full disk) is said once
+        and then left alone: the work goes on, only not cached."""
+        if self._db is None:
+            return
+        try:
+            self._db.execute(statement, values)
+        except sqlite3.Error as error:
+            log.warning("%s: the cache cannot be written (%s): results are no longer cached in this run", self.path, error)
+            self._db.close()
+            self._db = None
+
     def put_features(self, key: tuple[str, int, int], extractor: str, selection: str, features: np.ndarray) -> None:
-        if self._db is not None:
-            self._db.execute(
-                "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)",
-                (*_bind(key), extractor, selection, _to_blob(features)),
-            )
+        self._write("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)",
+                    (*_bind(key), extractor, selection, _to_blob(features)))
 
     def get_result(self, key: tuple[str, int, int], model: str, settings: str) -> dict[str, Any] | None:
         if self._db is None:
@@ -174,8 +186,5 @@ class Cache:
         return None if row is None else json.loads(row[0])
 
     def put_result(self, key: tuple[str, int, int], model: str, settings: str, result: dict[str, Any]) -> None:
-        if self._db is not None:
-            self._db.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                (*_bind(key), model, settings, json.dumps(result)),
-            )
+        self._write("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                    (*_bind(key), model, settings, json.dumps(result)))

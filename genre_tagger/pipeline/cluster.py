@@ -18,10 +18,12 @@ import time
 import uuid
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from genre_tagger import __version__
 from genre_tagger.pipeline.analysis import Analysed, analyse
+from genre_tagger.pipeline.stopping import exit_with_parent, never
+from genre_tagger.pipeline.workers import start_worker
 from genre_tagger.plugins import registry
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def analyse_on_cluster(
     max_segments: int | None,
     address: str,
     jobs: int = 1,
+    stop: Callable[[], bool] = never,
 ) -> Iterator[Analysed]:
     """Analyse ``paths`` on the Dask cluster at ``address`` (``tcp://HOST:8786``), or on a
     local cluster of ``jobs`` single-threaded processes when ``address`` is ``"local"``;
@@ -62,7 +65,9 @@ def analyse_on_cluster(
     arrive. Dask reruns the tasks of a worker that is lost, so a lost worker only delays its
     files; a file on which workers die again and again (Dask's ``allowed-failures``) gets
     an ``error``, as does a task that fails (after one retry). Nothing connects when there
-    is nothing to analyse.
+    is nothing to analyse. Once ``stop()`` is true no file is sent; those in flight are
+    still yielded. The workers of a local cluster leave SIGINT and SIGTERM to this process
+    and end with it, SIGKILL included (:mod:`genre_tagger.pipeline.stopping`).
 
     Raises :class:`ClusterError` when Dask is not installed, the scheduler cannot be
     reached within :data:`CONNECT_TIMEOUT_S`, or the connection to it is lost mid-scan.
@@ -86,7 +91,7 @@ def analyse_on_cluster(
             try:
                 cluster = LocalCluster(
                     n_workers=max(1, jobs), threads_per_worker=1, processes=True, dashboard_address=":0",
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.ERROR, preload=[__name__],  # dask_setup below, in each worker
                 )
             except Exception as error:
                 raise ClusterError(f"cannot start a local Dask cluster: {_one_line(error)}") from None
@@ -97,7 +102,7 @@ def analyse_on_cluster(
                 client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as error:
                 raise ClusterError(f"cannot reach the Dask scheduler at {address}: {_one_line(error)}") from None
-        yield from _run(client, as_completed, first, queue, extractor_names, max_segments, wanted, address)
+        yield from _run(client, as_completed, first, queue, extractor_names, max_segments, wanted, address, stop)
     finally:
         # Closing after the scheduler went away makes Dask log tracebacks of its aborted
         # reconnection; the one-line error says what happened.
@@ -115,8 +120,14 @@ def analyse_on_cluster(
             client_log.setLevel(level)
 
 
+def dask_setup(worker) -> None:
+    """Dask's preload hook, run in each worker process of a local cluster as it starts."""
+    start_worker()
+    exit_with_parent(kernel=False)  # the parent-death signal would follow the nanny's thread, not the process
+
+
 def _run(client, as_completed, first: Path, queue: Iterator[Path], extractor_names: tuple[str, ...],
-         max_segments: int | None, wanted: dict[str, str], address: str) -> Iterator[Analysed]:
+         max_segments: int | None, wanted: dict[str, str], address: str, stop: Callable[[], bool]) -> Iterator[Analysed]:
     _check_versions(client, address)
     threads = _threads(client)
     if threads == 0:
@@ -137,7 +148,7 @@ def _run(client, as_completed, first: Path, queue: Iterator[Path], extractor_nam
 
     def fill() -> None:
         limit = max(4, 2 * threads)
-        while len(pending) < limit:
+        while len(pending) < limit and not stop():
             path = next(queue, None)
             if path is None:
                 return
@@ -147,6 +158,8 @@ def _run(client, as_completed, first: Path, queue: Iterator[Path], extractor_nam
     fill()
     for future in completed:
         path = pending.pop(future)
+        if stop() and not pending:
+            completed.clear()  # nothing more is sent: once this one is handed back, done
         if future.status == "cancelled":
             # The client lost its scheduler (and gave up reconnecting): the work is gone.
             raise ClusterError(

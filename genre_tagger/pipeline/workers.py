@@ -1,7 +1,9 @@
 """Analysing many files on long-lived worker processes.
 
 Each worker imports librosa/numba and loads the plugins once, then analyses file after
-file; with ``jobs=1`` everything runs in this process.
+file; with ``jobs=1`` everything runs in this process. Workers leave SIGINT and SIGTERM
+to this process and end with it (:mod:`genre_tagger.pipeline.stopping`); asked to stop,
+the pool starts no new file and hands back the ones in flight.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from pathlib import Path
 from typing import Callable, Generator, Iterable, Iterator, Sequence
 
 from genre_tagger.pipeline.analysis import Analysed, Transform, analyse
+from genre_tagger.pipeline.stopping import exit_with_parent, ignore_stop_signals, never
 from genre_tagger.plugins import registry
 
 
-def _quiet_worker() -> None:
+def start_worker() -> None:
+    """What every worker process does first (also a Dask worker's, see
+    :mod:`genre_tagger.pipeline.cluster`)."""
+    ignore_stop_signals()
     # One BLAS/OpenMP thread per worker: N workers use N cores, not N x N threads.
     # numpy is already imported here, so its thread pools are limited at run time.
     from threadpoolctl import threadpool_limits
@@ -26,12 +32,18 @@ def _quiet_worker() -> None:
     registry()
 
 
+def _start_pool_worker() -> None:
+    exit_with_parent()
+    start_worker()
+
+
 def analyse_locally(
     paths: Iterable[Path], extractor_names: Sequence[str], max_segments: int | None = None, jobs: int = 1,
-    transform: Transform | None = None,
+    transform: Transform | None = None, stop: Callable[[], bool] = never,
 ) -> Iterator[Analysed]:
     """Analyse ``paths`` here (``jobs=1``) or on ``jobs`` worker processes, yielding results
-    as they complete (not in input order).
+    as they complete (not in input order). Once ``stop()`` is true no file is started; the
+    ones in flight are still yielded.
 
     The worker processes are started once and reused for every file; at most
     ``2 * jobs`` files are in flight, so memory stays bounded for any number of files.
@@ -46,6 +58,8 @@ def analyse_locally(
     work = functools.partial(analyse, extractor_names=extractor_names, max_segments=max_segments, transform=transform)
     if jobs <= 1:
         for path in paths:
+            if stop():
+                return
             yield work(path)
         return
     queue = iter(paths)
@@ -55,6 +69,8 @@ def analyse_locally(
     while not finished:
         with _pool(jobs) as pool:
             for index, path in enumerate(suspects):
+                if stop():
+                    return
                 try:
                     result = pool.submit(work, path).result()
                 except BrokenProcessPool:
@@ -67,24 +83,28 @@ def analyse_locally(
                 crashes_in_a_row = 0
                 yield result
             else:
-                suspects, finished = yield from _analyse_queue(pool, queue, work, 2 * jobs)
+                suspects, finished = yield from _analyse_queue(pool, queue, work, 2 * jobs, stop)
 
 
 def _pool(jobs: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("spawn")  # no fork: safe with OpenMP threads
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet_worker)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_pool_worker)
 
 
 def _analyse_queue(
-    pool: ProcessPoolExecutor, queue: Iterator[Path], work: Callable[[Path], Analysed], in_flight: int
+    pool: ProcessPoolExecutor, queue: Iterator[Path], work: Callable[[Path], Analysed], in_flight: int,
+    stop: Callable[[], bool],
 ) -> Generator[Analysed, None, tuple[list[Path], bool]]:
-    """Run ``work`` on the files of ``queue`` on ``pool``, ``in_flight`` at a time.
+    """Run ``work`` on the files of ``queue`` on ``pool``, ``in_flight`` at a time, until
+    the queue is done or ``stop()``.
 
-    Returns ``([], True)`` when all are done, or ``(files whose analysis was lost, False)``
-    when a worker died and broke the pool.
+    Returns ``([], True)`` when all are done (or stopped), or ``(files whose analysis was
+    lost, False)`` when a worker died and broke the pool.
     """
     pending: dict[Future, Path] = {}
     for path in queue:
+        if stop():
+            break
         try:
             pending[pool.submit(work, path)] = path
         except BrokenProcessPool:

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, TextIO
 
+from genre_tagger.pipeline.files import check_free_space
 from genre_tagger.tagging.tags import (
     FileStamp,
     Policy,
@@ -94,6 +95,7 @@ class Journal:
             raise JournalError(f"{self.path}: exists and is not a genre-tagger journal; choose another file")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            check_free_space(self.path.parent)
             self._file = open(self.path, "a", encoding="utf-8")
             if created:
                 self._append({"journal": FORMAT, "time": _now()})
@@ -120,9 +122,12 @@ class Journal:
         self.close()
 
     def _append(self, record: dict) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=True) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write(json.dumps(record, ensure_ascii=True) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            raise JournalError(f"{self.path}: cannot be written ({error.strerror or error})") from None
 
     def record(self, path: str | os.PathLike[str], old: Sequence[str], new: Sequence[str],
                before: FileStamp | None = None) -> None:
@@ -206,7 +211,11 @@ def tag_file(
     stored = stored_genres(path, planned, id3_version=id3_version, id3_join=id3_join)
     journal.record(path, existing, stored, before=expect)
     write_genres(path, planned, id3_version=id3_version, id3_join=id3_join, expect=expect)
-    journal.done(path, stamp(path))
+    try:
+        journal.done(path, stamp(path))
+    except JournalError as error:
+        raise JournalError(f"{error}; {os.fspath(path)} was tagged, but the journal does not record that the write "
+                           "finished (undo will leave it alone)") from None
     return planned
 
 

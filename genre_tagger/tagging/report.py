@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from genre_tagger.pipeline.files import check_free_space
 from genre_tagger.tagging.scan import TrackResult
 
 COLUMNS = ["path", "genre", "confidence", "top3", "segments", "model", "duration_s", "status", "error"]
@@ -51,6 +52,7 @@ def check_target(path: str | Path, force: bool = False) -> None:
                           "or pass --force to overwrite it")
     temporary = _temporary(path)
     try:
+        check_free_space(folder)
         with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(",".join(COLUMNS) + "\n")
     except OSError as error:

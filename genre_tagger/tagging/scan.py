@@ -18,7 +18,8 @@ from genre_tagger.models.predicting import FilePrediction, predict_files
 from genre_tagger.models.predictor import UNKNOWN, Predictor, TrackPrediction
 from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import SILENT_NOTE, selection_name
-from genre_tagger.tagging.journal import Journal, tag_file
+from genre_tagger.pipeline.stopping import never
+from genre_tagger.tagging.journal import Journal, JournalError, tag_file
 from genre_tagger.tagging.library import StaleTemporaries
 from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError, UnsafeTagError
 
@@ -29,6 +30,7 @@ DEFAULT_MAX_SEGMENTS = 20
 
 # Statuses in the report
 TAGGED, WOULD_TAG, KEPT, UNCERTAIN, FAILED = "tagged", "would tag", "kept", "uncertain", "failed"
+INTERRUPTED = "interrupted"  # a stopped scan never reached the file
 
 
 @dataclass
@@ -70,10 +72,15 @@ class TrackResult:
 
 @dataclass
 class ScanSummary:
+    """What a scan did: one result per file (``interrupted`` for the files a stopped scan
+    never reached), the folders and files the walk skipped, and why it stopped early
+    (``stopped``: the signal, or a journal that could not be written), if it did."""
+
     results: list[TrackResult]
     walk_errors: list[str]
     seconds: float
     from_cache: int = 0
+    stopped: str | None = None
 
     @property
     def failed(self) -> list[TrackResult]:
@@ -110,7 +117,8 @@ class Scanner:
         self.on_result = on_result or (lambda result, cached: None)
         self.model_key = cache_module.model_key(predictor.name, predictor.checksum)
 
-    def scan(self, files: Iterable[Path], walk_errors: list[str] | None = None) -> ScanSummary:
+    def scan(self, files: Iterable[Path], walk_errors: list[str] | None = None,
+             stop: Callable[[], bool] = never) -> ScanSummary:
         """Predict (and with ``options.write`` tag) each of ``files``; one result per file.
 
         A file that cannot be read, decoded, analysed or tagged gets a ``failed`` result
@@ -118,10 +126,16 @@ class Scanner:
         silent track gets ``uncertain`` / ``unknown`` and is not tagged. With
         ``options.write``, stale temporary files that an interrupted tag write left
         beside a file (see :class:`genre_tagger.tagging.library.StaleTemporaries`) are removed.
+
+        Once ``stop()`` is true, or the journal cannot be written, no file is started: those
+        in flight are finished (and cached), a tag write is never cut short, and the files
+        not reached are ``interrupted``.
         """
         started = time.perf_counter()
+        files = list(files)
         results: list[TrackResult] = []
         from_cache = 0
+        stopped: list[str] = []
         clean_up = StaleTemporaries() if self.options.write else None
 
         def paths() -> Iterator[Path]:
@@ -131,14 +145,24 @@ class Scanner:
                 yield path
 
         predictions = predict_files(
-            self.predictor, paths(), self.cache,
-            max_segments=self.options.max_segments, jobs=self.options.jobs, cluster=self.options.cluster,
+            self.predictor, paths(), self.cache, max_segments=self.options.max_segments, jobs=self.options.jobs,
+            cluster=self.options.cluster, stop=lambda: bool(stopped) or stop(),
         )
         for prediction in predictions:
             from_cache += prediction.cached
-            results.append(self._report(self._result(prediction), cached=prediction.cached))
+            try:
+                result = self._result(prediction)
+            except JournalError as error:  # no write can be journalled any more: stop writing
+                stopped.append(str(error))
+                result = self._failed(prediction.path, f"{prediction.path}: not tagged: {error}")
+            results.append(self._report(result, cached=prediction.cached))
+        done = {result.path for result in results}
+        results += [TrackResult(str(path), model=self.predictor.name, status=INTERRUPTED,
+                                error=f"{path}: not scanned: the scan was stopped before it") for path in files
+                    if str(path) not in done]
         results.sort(key=lambda r: r.path)
-        return ScanSummary(results, list(walk_errors or []), time.perf_counter() - started, from_cache)
+        reason = stopped[0] if stopped else ("stopped" if stop() else None)
+        return ScanSummary(results, list(walk_errors or []), time.perf_counter() - started, from_cache, reason)
 
     def _result(self, prediction: FilePrediction) -> TrackResult:
         if prediction.error:
@@ -147,8 +171,11 @@ class Scanner:
             return self._silent(prediction.path, prediction.prediction)
         try:
             return self._finish(prediction.path, prediction.key, prediction.prediction)
+        except JournalError:
+            raise
         except Exception as error:  # a bug or an odd file must not end the whole scan
-            return self._failed(prediction.path, f"{prediction.path}: unexpected {type(error).__name__}: {error}")
+            return self._failed(prediction.path, f"{prediction.path}: could not be tagged, an error of genre-tagger "
+                                                 f"({type(error).__name__}: {error}); please report it")
 
     def _report(self, result: TrackResult, cached: bool) -> TrackResult:
         self.on_result(result, cached)

@@ -82,6 +82,7 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
+from genre_tagger.pipeline.files import NotRegularFile, open_regular
 from genre_tagger.tagging import id3, mp4, vorbis
 
 DEFAULT_GENRE_NAMES: dict[str, str] = {
@@ -162,11 +163,8 @@ def _identify(path: Path, name: str) -> type[mutagen.FileType]:
     family = _FAMILIES.get(ext)
     if family is None:
         raise TagError(f"{name}: not a supported audio file type ({ext or 'no extension'})")
-    try:
-        with open(path, "rb") as f:
-            header = f.read(128)
-    except OSError as e:
-        raise TagError(f"{name}: {_cause(e)}") from e
+    with _opened(path, name, "rb") as f:
+        header = f.read(128)
     found: type[mutagen.FileType] | None = None
     if family == "mp3":
         found = MP3 if len(header) >= 4 and not header.startswith(_NOT_MP3) and header[4:8] != b"ftyp" else None
@@ -188,24 +186,21 @@ def _identify(path: Path, name: str) -> type[mutagen.FileType]:
     return found
 
 
-def _load(cls: type[mutagen.FileType], path: Path, name: str, *, for_writing: bool = False) -> mutagen.FileType:
-    """Load ``path`` with mutagen.
-
-    For reading, ID3 tags are translated (so ID3v2.2 works) and an MP3's ID3v1 tag
-    fills in what its ID3v2 tag lacks. For writing, ID3 tags are loaded as they are
-    (no translation, no ID3v1 merged in) so that saving changes nothing but the genre.
-    WAV and AIFF never look for ID3v1 (the "TAG" bytes could be audio samples).
-    """
-    kwargs: dict[str, bool] = {}
-    if cls in _ID3_KINDS:
-        kwargs["load_v1"] = cls is MP3 and not for_writing
-        kwargs["translate"] = not for_writing
-    try:
-        return cls(os.fspath(path), **kwargs)
-    except mutagen.MutagenError as e:
-        raise TagError(f"{name}: cannot read tags: {_mutagen_cause(e)}") from e
-    except OSError as e:
-        raise TagError(f"{name}: {_cause(e)}") from e
+def _load(cls: type[mutagen.FileType], path: Path, name: str) -> mutagen.FileType:
+    """Load ``path`` with mutagen, for reading: ID3 tags are translated (so ID3v2.2 works)
+    and an MP3's ID3v1 tag fills in what its ID3v2 tag lacks (WAV and AIFF never look for
+    ID3v1: the "TAG" bytes could be audio samples). Whatever mutagen raises on a damaged
+    file is one :class:`TagError`."""
+    kwargs = {"load_v1": cls is MP3} if cls in _ID3_KINDS else {}
+    with _opened(path, name, "rb") as file:
+        try:
+            return cls(file, **kwargs)
+        except mutagen.MutagenError as e:
+            raise TagError(f"{name}: cannot read tags: {_mutagen_cause(e)}") from e
+        except OSError as e:
+            raise TagError(f"{name}: {_cause(e)}") from e
+        except Exception as e:  # mutagen meets damaged sizes with struct.error, IndexError, ...
+            raise TagError(f"{name}: cannot read tags: they are damaged ({type(e).__name__}: {e})") from e
 
 
 def _genres_of(audio: mutagen.FileType) -> list[str]:
@@ -388,11 +383,15 @@ def _checked(step: Callable[[], object], name: str):
 
 @contextmanager
 def _opened(path: Path, name: str, mode: str) -> Iterator[BinaryIO]:
+    """``path`` opened as a regular file (never blocking on a FIFO), errors as :class:`TagError`."""
     try:
-        with open(path, mode) as file:
-            yield file
+        file = open_regular(path, mode)
+    except NotRegularFile as e:
+        raise TagError(f"{name}: not a regular file (a FIFO, device or folder): not read") from e
     except OSError as e:
         raise TagError(f"{name}: {_cause(e)}") from e
+    with file:
+        yield file
 
 
 def _audio_params(audio: mutagen.FileType) -> tuple[object, object, float]:
@@ -535,7 +534,7 @@ def write_genres(
     temp: str | None = None
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
-        with os.fdopen(fd, "wb") as out, open(target, "rb") as src:
+        with os.fdopen(fd, "wb") as out, open_regular(target) as src:
             shutil.copyfileobj(src, out, 1 << 20)
         if not unchanged():
             raise TagError(f"{name}: file changed while it was being tagged")

@@ -1,0 +1,105 @@
+"""Stopping cleanly: a scan asked to stop finishes what is in flight, and no process it
+started outlives it.
+
+:class:`StopRequest` turns SIGINT (Ctrl-C) and SIGTERM (a service manager, ``kill``) into
+a request that the work loops check between files: no new file is started, the ones in
+flight land in the cache, and the command ends with ``128 + signal``. A second signal
+ends the process at once. Worker processes never see these signals
+(:func:`ignore_stop_signals`); they end with their parent however it ends, SIGKILL
+included (:func:`exit_with_parent`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Callable
+
+__all__ = ["StopRequest", "exit_with_parent", "ignore_stop_signals", "never"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_PR_SET_PDEATHSIG = 1
+_WATCH_S = 0.5  # how often a worker looks whether its parent is still there
+
+
+def never() -> bool:
+    """A stop callable for work that is never asked to stop."""
+    return False
+
+
+class StopRequest:
+    """``with StopRequest() as stop:`` -- while inside, SIGINT and SIGTERM set
+    :attr:`signal` instead of raising; ``stop()`` says whether one came. A second signal
+    calls ``on_second`` (default: exit at once with ``128 + signal``)."""
+
+    def __init__(self, on_second: Callable[[int], None] | None = None):
+        self.signal: int | None = None
+        self._on_second = on_second or (lambda signum: os._exit(128 + signum))
+        self._previous: dict[int, object] = {}
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    @property
+    def exit_code(self) -> int:
+        """The conventional exit status: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + (self.signal or 0)
+
+    @property
+    def name(self) -> str:
+        return {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}.get(self.signal, str(self.signal))
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None:
+            self._on_second(signum)
+            return
+        self.signal = signum
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+def ignore_stop_signals() -> None:
+    """In a worker process: leave SIGINT and SIGTERM to the parent, which stops the work
+    (a terminal's Ctrl-C reaches every process of the group, and would otherwise break a
+    worker in the middle of a numba call)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def exit_with_parent(kernel: bool = True) -> None:
+    """In a worker process: end it when its parent ends, whatever ends the parent
+    (SIGKILL included). With ``kernel`` on Linux, the kernel sends SIGKILL at once
+    (``PR_SET_PDEATHSIG``: only for a worker started by the parent's main thread, since
+    the signal follows the thread that started it); everywhere, a thread checks every
+    :data:`_WATCH_S` s that the parent is still the same, so the worker is gone within a
+    second."""
+    parent = os.getppid()
+    if kernel and sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent ended before we got here
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="exit-with-parent", daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    while True:
+        time.sleep(_WATCH_S)
+        if os.getppid() != parent:
+            os._exit(1)
