@@ -177,6 +177,7 @@ def main() -> None:
     make = commands.add_parser("extract", help="musicnn embeddings of every clip (needs TensorFlow and musicnn)")
     make.add_argument("--data", type=Path, default=Path("../shared/data/gtzan/genres"))
     make.add_argument("--out", type=Path, required=True)
+    make.add_argument("--model", default="MSD_musicnn", help="a model of the musicnn wheel: MSD_musicnn, MTT_musicnn, ...")
     check = commands.add_parser("score", help="grouped CV and artist split of logreg with and without them")
     check.add_argument("--embeddings", type=Path, required=True)
     check.add_argument("--data", type=Path, default=Path("../shared/data/gtzan/genres"))
@@ -186,7 +187,7 @@ def main() -> None:
     if args.command == "export":
         export()
     elif args.command == "extract":
-        extract(args.data, args.out)
+        extract(args.data, args.out, args.model)
     else:
         score(args.embeddings, args.data, args.cache, args.split_dir)
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from genre_tagger import __version__, display
+from genre_tagger.config import ConfigError, read_config
 from genre_tagger.display import console
 from genre_tagger.models import catalogue
 from genre_tagger.models.bundle import BundleError
@@ -43,6 +44,12 @@ def _choose_models(model_name: str | None, models_dir: Path | None) -> list:
         return catalogue.choose(model_name, models_dir, registry())
     except BundleError as error:
         _fail(str(error))
+
+
+min_confidence_option = click.option(
+    "--min-confidence", default=None, type=click.FloatRange(0, 1),
+    help="Below this confidence (the probability that the genre is right, as the model calibrated it) a track "
+         "is reported uncertain and not tagged (default: the model's own threshold, in its model card).")
 
 
 def cache_options(function):
@@ -73,13 +80,31 @@ class _Command(click.Group):
 
 @click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="genre-tagger")
-def main() -> None:
-    """Listen to a music library and tag every track with its genre."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Listen to a music library and tag every track with its genre.
+
+    Defaults come from the configuration file (see 'genre-tagger config'); options win over it.
+    """
     # A file name that is not valid UTF-8 is shown with backslash escapes, not a crash.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     display.show_library_warnings()
+    try:
+        ctx.default_map = read_config(main).commands
+    except ConfigError as error:
+        _fail(escape(str(error)))
+
+
+@main.command("config")
+def config_command() -> None:
+    """Show the configuration file and the defaults it sets."""
+    try:
+        config = read_config(main)
+    except ConfigError as error:
+        _fail(escape(str(error)))
+    Console(stderr=True).print(display.config_table(config))
 
 
 @main.command("plugins")
@@ -104,6 +129,12 @@ def plugins_command() -> None:
               help="Where to write one bundle folder per model, metrics.json and README.md (the model card).")
 @click.option("--split-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with {train,valid,test}_filtered.txt: also score on this artist-filtered split.")
+@click.option("--cross-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A labels CSV (evaluate's format) of other music than --data: every model is scored on it, "
+                   "each clip by a model that did not train on it, and (with --cross-training) trained on its clips "
+                   "of the genres --data has.")
+@click.option("--cross-training/--no-cross-training", default=True, show_default=True,
+              help="Train on the --cross-labels clips too (their score then comes from a grouped CV over them).")
 @click.option("--models", "model_names", default=None, help="Comma-separated models to train (default: all registered).")
 @click.option("--ensemble/--no-ensemble", default=True, show_default=True,
               help="Also build an ensemble of the trained models (weights chosen by grouped CV).")
@@ -120,15 +151,15 @@ def plugins_command() -> None:
                    "weights, vote) chosen by an inner CV in each outer fold's training clips. Up to 8 inner grouped CVs per outer fold: several minutes on GTZAN.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes for feature extraction.")
 @cache_options
-def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, model_names: str | None, ensemble: bool,
-            augment: bool, robustness: bool, ablation: bool, nested: bool, jobs: int, cache_path: str | None,
-            no_cache: bool) -> None:
+def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, cross_labels: Path | None, cross_training: bool,
+            model_names: str | None, ensemble: bool, augment: bool, robustness: bool, ablation: bool, nested: bool,
+            jobs: int, cache_path: str | None, no_cache: bool) -> None:
     """Train the models from a GTZAN-style folder and report honest scores."""
     from genre_tagger.training.retrain import Progress, RetrainError, RetrainOptions
     from genre_tagger.training.retrain import retrain as run_retrain
 
     options = RetrainOptions(data_dir, out_dir, split_dir, model_names.split(",") if model_names else None, ensemble,
-                             augment, robustness, ablation, nested, jobs)
+                             augment, robustness, ablation, nested, jobs, cross_labels, cross_training)
     with _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as bars:
         def task(label: str, total: int):
             task_id = bars.add_task(label, total=total)
@@ -179,8 +210,7 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--id3-join", default="; ", show_default=True, help="Separator of multiple genres in ID3v2.3.")
 @click.option("--genre-name", "genre_names", multiple=True, metavar="LABEL=Name",
               help="Tag value for a class, e.g. --genre-name hiphop='Hip Hop' (repeatable).")
-@click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Below this confidence (the winning vote share) a track is reported as unknown and not tagged.")
+@min_confidence_option
 @click.option("--max-segments", default=20, show_default=True, type=click.IntRange(0),
               help="Analyse at most N 3-second segments spread evenly over each track (0: all). "
                    "20 segments (60 s) cover intro, body and outro of a typical track at a quarter of the cost.")
@@ -273,21 +303,35 @@ def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v2
 
 
 @main.command()
-@click.argument("journal_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("journal_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--last", is_flag=True, help="Undo the newest journal of the default folder.")
+@click.option("--list", "list_only", is_flag=True, help="List the journals of the default folder, newest first.")
 @click.option("--write", is_flag=True, help="Restore the old genres. Without it nothing changes (dry run).")
-def undo(journal_path: Path, write: bool) -> None:
+@cache_options
+def undo(journal_path: Path | None, last: bool, list_only: bool, write: bool, cache_path: str | None,
+         no_cache: bool) -> None:
     """Put back the genres a 'scan --write' replaced, as recorded in JOURNAL_PATH."""
-    from genre_tagger.tagging.journal import JournalError
-    from genre_tagger.tagging.journal import undo as undo_journal
+    from genre_tagger.tagging import journal as journal_module
 
-    try:
-        results = undo_journal(journal_path, dry_run=not write)
-    except JournalError as error:
-        _fail(escape(str(error)))
+    if list_only:
+        Console(stderr=True).print(display.journals_table(journal_module.list_journals(), journal_module.journals_dir()))
+        return
+    if last == (journal_path is not None):
+        raise click.UsageError("name a journal, or pass --last (or --list)")
+    if last:
+        journals = journal_module.list_journals()
+        if not journals:
+            _fail(f"no journals in {journal_module.journals_dir()}")
+        journal_path = journals[0].path
+    with _open_cache(cache_path, not no_cache) as cache:
+        try:
+            results = journal_module.undo(journal_path, dry_run=not write, cache=cache)
+        except journal_module.JournalError as error:
+            _fail(escape(str(error)))
     title = f"Undo {journal_path}" + ("" if write else " (dry run: nothing written)")
-    Console().print(display.undo_table(title, results))
+    Console(stderr=True).print(display.undo_table(title, results))
     if not write and any(r.status == "would restore" for r in results):
-        console.print("Dry run: add --write to restore these genres.")
+        console.print(f"Dry run: add --write to restore these genres (genre-tagger undo {journal_path} --write).")
     sys.exit(1 if any(r.status == "error" for r in results) else 0)
 
 
@@ -305,7 +349,8 @@ def undo(journal_path: Path, write: bool) -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write everything (scores, confusion matrices, every track's prediction) to this JSON file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the confusion matrices as a PNG image (needs matplotlib: pip install 'genre-tagger[plot]').")
+              help="Write a PNG image: per model, its confusion matrix, reliability diagram and risk-coverage curve "
+                   "(needs matplotlib: pip install 'genre-tagger[plot]').")
 @click.option("--adjust-priors", is_flag=True,
               help="Also score after re-weighting each track's probabilities by collection prior / training prior "
                    "(the collection prior is taken from your labels, so these scores are optimistic).")
@@ -316,10 +361,11 @@ def undo(journal_path: Path, write: bool) -> None:
                    "scan results are reused from the cache.")
 @click.option("--vote", type=click.Choice(VOTES), default="majority", show_default=True,
               help="How segments decide a track, as scan --vote.")
+@min_confidence_option
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
 @cache_options
 def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, adjust_priors, alias_path, max_segments, vote,
-             jobs, cache_path, no_cache) -> None:
+             min_confidence, jobs, cache_path, no_cache) -> None:
     """Score the models on your own labelled collection (classes may be imbalanced)."""
     from genre_tagger.evaluation import labels, plots
     from genre_tagger.evaluation.evaluate import EvaluateOptions, evaluate as run_evaluation
@@ -343,7 +389,8 @@ def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, ad
     for message in labelled.skipped:
         console.print(f"[yellow]skipped[/] {escape(message)}", highlight=False)
 
-    options = EvaluateOptions(max_segments=max_segments or None, jobs=jobs, adjust_priors=adjust_priors, vote=vote)
+    options = EvaluateOptions(max_segments=max_segments or None, jobs=jobs, adjust_priors=adjust_priors, vote=vote,
+                              min_confidence=min_confidence)
     with _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as progress:
         tasks: dict[str, int] = {}
 
@@ -367,6 +414,7 @@ def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, ad
             continue
         out.print(display.per_class_table(model))
         out.print(display.confusion_table(model.model, model.scores))
+        out.print(display.risk_coverage_table(model))
         if model.prior_shift is not None:
             out.print(display.confusion_table(f"{model.model}, priors adjusted", model.prior_shift.scores))
     display.print_left_out(result)
@@ -377,7 +425,7 @@ def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, ad
         console.print(f"Wrote {escape(str(json_path))}", highlight=False)
     if plot_path:
         try:
-            plots.plot_confusions(result, plot_path)
+            plots.plot_evaluation(result, plot_path)
             console.print(f"Wrote {escape(str(plot_path))}", highlight=False)
         except ValueError as error:
             console.print(f"[yellow]no plot:[/] {escape(str(error))}", highlight=False)

@@ -15,9 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 if TYPE_CHECKING:  # named in annotations only: a scan answered from the cache imports none of them
+    from genre_tagger.config import Config
     from genre_tagger.evaluation.evaluate import Evaluation, ModelEvaluation
     from genre_tagger.evaluation.scores import Scores
-    from genre_tagger.tagging.journal import UndoResult
+    from genre_tagger.tagging.journal import JournalInfo, UndoResult
     from genre_tagger.tagging.scan import ScanSummary
     from genre_tagger.training.ablation import LeverEffect
     from genre_tagger.training.modelcard import ModelReport
@@ -52,16 +53,32 @@ def progress_bar() -> Progress:
     )
 
 
+def config_table(config: Config) -> Table:
+    state = "" if config.exists else " (no such file: the built-in defaults apply)"
+    table = Table(title=f"Configuration {config.path}{state}")
+    for column in ("command", "option", "default from the file"):
+        table.add_column(column, overflow="fold")
+    for command, option, value in config.settings:
+        table.add_row(command, option, str(value))
+    return table
+
+
 # --------------------------------------------------------------------------- retrain
 
 
 def ablation_table(effects: list[LeverEffect]) -> Table:
-    table = Table(title="Ablation: grouped-CV track balanced accuracy with and without each lever")
-    for column in ("model", "lever", "with", "without", "effect ± spread over folds"):
+    table = Table(title="Ablation: track balanced accuracy with and without each lever")
+    cross = any(effect.cross_delta is not None for effect in effects)
+    columns = ["model", "lever", "with", "without", "effect ± spread over folds"] + (["other music: effect"] if cross else [])
+    for column in columns:
         table.add_column(column, justify="left" if column in ("model", "lever") else "right")
     for effect in effects:
-        table.add_row(effect.model, effect.lever, f"{effect.with_lever:.3f}", f"{effect.without_lever:.3f}",
-                      f"{effect.delta:+.3f} ± {effect.delta_std:.3f}")
+        cells = [effect.model, effect.lever, f"{effect.with_lever:.3f}", f"{effect.without_lever:.3f}",
+                 f"{effect.delta:+.3f} ± {effect.delta_std:.3f}"]
+        if cross:
+            cells.append("–" if effect.cross_delta is None else
+                         f"{effect.cross_with:.3f} vs {effect.cross_without:.3f}: {effect.cross_delta:+.3f}")
+        table.add_row(*cells)
     return table
 
 
@@ -110,6 +127,15 @@ def undo_table(title: str, results: list[UndoResult]) -> Table:
     return table
 
 
+def journals_table(journals: list[JournalInfo], folder) -> Table:
+    table = Table(title=f"Journals in {folder}, newest first")
+    for column in ("journal", "started", "writes (finished)", "folders scanned"):
+        table.add_column(column, overflow="fold")
+    for info in journals:
+        table.add_row(info.path.name, info.started, f"{info.writes} ({info.finished})", "; ".join(info.roots))
+    return table
+
+
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -150,6 +176,16 @@ def evaluation_summary_table(result: Evaluation) -> Table:
         row("priors adjusted: macro-F1", shifted(lambda p: f"{p.scores.macro_f1:.2f}"))
         row("priors adjusted: predictions changed", shifted(lambda p: str(p.changed)))
     table.add_section()
+
+    def trusted(cell):
+        return lambda m: "–" if m.trust is None else cell(m.trust)
+
+    row("confidence: calibration error (ECE)", trusted(lambda t: f"{t.ece:.3f}"))
+    row("tracks scan would tag", trusted(lambda t: f"{t.tagged_share:.0%}"))
+    row("tags right", trusted(lambda t: "–" if t.tagged_accuracy is None else f"{t.tagged_accuracy:.0%}"))
+    row("other genres left untagged", trusted(lambda t: "–" if t.outside_untagged is None
+                                              else f"{t.outside_untagged:.0%} of {t.outside_tracks}"))
+    table.add_section()
     row("labels outside the model's genres", lambda m: str(len(m.outside)))
     row("failed (not analysable)", lambda m: f"[red]{len(m.failed)}[/]" if m.failed else "0")
     table.add_row("missing files", *[f"[red]{len(result.missing)}[/]" if result.missing else "0"] * len(result.models))
@@ -169,6 +205,16 @@ def per_class_table(model: ModelEvaluation) -> Table:
         if shifted is not None:
             cells.append(_score(shifted.get(genre, {}).get("recall")))
         table.add_row(*cells)
+    return table
+
+
+def risk_coverage_table(model: ModelEvaluation) -> Table:
+    """Accuracy of the most confident share of tracks, share by share (risk-coverage)."""
+    table = Table(title=f"{model.model}: accuracy of the most confident tracks (risk-coverage)")
+    for column in ("share tagged", "tracks", "accuracy", "min. confidence"):
+        table.add_column(column, justify="right")
+    for row in model.trust.risk_coverage:
+        table.add_row(f"{row['coverage']:.0%}", str(row["tracks"]), f"{row['accuracy']:.2f}", f"{row['min_confidence']:.2f}")
     return table
 
 

@@ -33,6 +33,45 @@ def clicks(seconds: float, sr: int = 22050, bpm: float = 120.0, amplitude: float
     return y
 
 
+def brown_noise(seconds: float, sr: int = 22050, amplitude: float = 0.3, seed: int = 0) -> np.ndarray:
+    """Brown (random-walk) noise, its power falling 6 dB per octave, float32 ``[n_samples]``."""
+    walk = np.cumsum(np.random.default_rng(seed).standard_normal(int(seconds * sr)))
+    walk -= np.convolve(walk, np.ones(2048) / 2048, mode="same")  # no drift: keep it audible, not DC
+    return (amplitude * walk / np.abs(walk).max()).astype(np.float32)
+
+
+def hum(seconds: float, sr: int = 22050, mains: float = 50.0, amplitude: float = 0.3) -> np.ndarray:
+    """Mains hum: ``mains`` Hz and its first odd harmonics, float32 ``[n_samples]``."""
+    y = sum(tone(seconds, sr, mains * k, amplitude / k) for k in (1, 3, 5, 7))
+    return (y / np.abs(y).max() * amplitude).astype(np.float32)
+
+
+def sweep(seconds: float, sr: int = 22050, low: float = 20.0, high: float = 10000.0, amplitude: float = 0.3) -> np.ndarray:
+    """An exponential sine sweep from ``low`` to ``high`` Hz, float32 ``[n_samples]``."""
+    t = np.arange(int(seconds * sr)) / sr
+    rate = np.log(high / low) / seconds
+    return (amplitude * np.sin(2 * np.pi * low * (np.exp(rate * t) - 1) / rate)).astype(np.float32)
+
+
+def random_clicks(seconds: float, sr: int = 22050, per_second: float = 6.0, seed: int = 0) -> np.ndarray:
+    """Clicks at random times and loudness (no beat), float32 ``[n_samples]``."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(int(seconds * sr), dtype=np.float32)
+    click = np.exp(-np.arange(200) / 20.0).astype(np.float32)
+    for start in rng.integers(0, len(y) - 200, int(per_second * seconds)):
+        y[start : start + 200] += rng.uniform(0.2, 0.9) * click
+    return y.clip(-1, 1)
+
+
+def speech(path: str | Path, text: str, voice: str = "en") -> Path:
+    """Speech by Debian's ``espeak-ng`` (a WAV file at ``path``); ``FileNotFoundError`` without it."""
+    import subprocess
+
+    path = Path(path)
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
 def music_like(seconds: float, sr: int = 22050, seed: int = 0) -> np.ndarray:
     """Chords, a beat and a little noise: enough structure for every feature to be finite."""
     rng = np.random.default_rng(seed)

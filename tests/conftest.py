@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,7 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("GENRE_TAGGER_CACHE", str(home / "cache.sqlite"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("GENRE_TAGGER_CONFIG", str(home / "config.toml"))  # absent: built-in defaults
     monkeypatch.delenv("GENRE_TAGGER_MODELS", raising=False)
 
 
@@ -66,8 +69,10 @@ def _synthetic_genre_folder(root: Path, clips_per_genre: int = 5, seconds: float
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> Path:
-    """KNN and LightGBM bundles retrained (by the real retrain command) on generated audio."""
+def assessed_tiny_models(tmp_path_factory) -> Path:
+    """KNN and LightGBM bundles retrained (by the real retrain command) on generated audio,
+    as retrain wrote them: their assessors know only the two generated genres, so they
+    rightly call chords, beats and most other generated sounds not music."""
     from click.testing import CliRunner
 
     from genre_tagger.cli import main
@@ -79,4 +84,18 @@ def tiny_models(tmp_path_factory) -> Path:
         main, ["retrain", "--data", str(data), "--out", str(out), "--models", "knn,lightgbm", "--cache", str(root / "c.sqlite")]
     )
     assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_models(assessed_tiny_models, tmp_path_factory) -> Path:
+    """The tiny bundles without their assessment, as a version before it wrote them (these
+    must still load): their confidence is the vote share and they tag whatever they hear,
+    which tests of scan's plumbing (tags, stops, failures) need."""
+    out = tmp_path_factory.mktemp("plain") / "models"
+    shutil.copytree(assessed_tiny_models, out)
+    for meta_file in out.glob("*/bundle.json"):
+        meta = json.loads(meta_file.read_text())
+        meta.pop("assessment", None)
+        meta_file.write_text(json.dumps(meta, indent=2))
     return out

@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 import string
+import struct
 import sys
 from pathlib import Path
 
@@ -271,6 +272,34 @@ def test_scores_and_files_left_out(first_evaluation, collection):
         assert text in result.output, text
 
 
+def test_trust_calibration_coverage_and_outside_genres(first_evaluation, collection, tiny_models, tmp_path):
+    """The JSON and the tables say how far the confidence can be trusted (#20): calibration
+    error and reliability bins, the share scan would tag and how often right, risk-coverage,
+    and what happened to the track of a genre the model does not know."""
+    _, result, data, cache = first_evaluation
+    model = data["models"][0]
+    trust, tracks = model["trust"], model["tracks"]
+    confidence = np.array([t["confidence"] for t in tracks])
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+    assert trust["ece"] == pytest.approx(np.mean(np.abs(1.0 - confidence)), abs=1e-9)  # every prediction is right
+    assert sum(b["tracks"] for b in trust["reliability"]) == 7
+    assert trust["tagged_share"] == pytest.approx(np.mean([t["uncertain"] is None for t in tracks]))
+    assert trust["tagged_accuracy"] in (None, 1.0)
+    assert [row["coverage"] for row in trust["risk_coverage"]] == [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
+    assert all(row["accuracy"] == 1.0 for row in trust["risk_coverage"])
+    (polka,) = model["outside"]
+    assert polka["predicted"] in model["classes"] and "uncertain" in polka and 0 <= polka["confidence"] <= 1
+    assert trust["outside_tracks"] == 1 and trust["outside_untagged"] == (0.0 if polka["uncertain"] is None else 1.0)
+    for text in ("calibration error (ECE)", "tracks scan would tag", "tags right", "risk-coverage"):
+        assert text in " ".join(result.output.split()), text
+    # --min-confidence overrides the model's threshold, as in scan: at 1.0 nothing short of certain is tagged
+    run("evaluate", "--labels", collection / "labels.csv", "--models-dir", tiny_models, "--model", "knn",
+        "--cache", cache, "--min-confidence", "1", "--json", tmp_path / "strict.json")
+    strict = json.loads((tmp_path / "strict.json").read_text())["models"][0]
+    assert all((t["uncertain"] is None) == (t["confidence"] >= 1.0) for t in strict["tracks"])
+    assert strict["scores"] == model["scores"]  # scores are of every prediction; trust says which are tagged
+
+
 def test_predictions_come_from_the_scan_cache_and_then_from_the_evaluation(first_evaluation, collection, tiny_models, tmp_path):
     scanned, _, data, cache = first_evaluation
     assert scanned.exit_code == 1  # broken.mp3
@@ -309,10 +338,11 @@ def test_old_cache_entries_are_analysed_again_and_all_models(first_evaluation, c
     out = tmp_path / "out.json"
     labels = collection / "labels.csv"
     run("evaluate", "--labels", labels, "--models-dir", tiny_models, "--model", "knn", "--cache", cache, "--json", out)
-    # the first evaluation read the scan's predictions, so no features were cached: all 9 analysable
-    # files are decoded again (and broken.mp3 fails again)
+    # the first evaluation read the scan's predictions, so no features were cached: all 10 analysable
+    # files (p.wav too: labelled outside the classes, it is predicted, not scored) are decoded again
+    # (and broken.mp3 fails again)
     model = json.loads(out.read_text())["models"][0]
-    assert (model["from_cache"], model["analysed"]) == (0, 9) and model["scores"]["n_tracks"] == 7
+    assert (model["from_cache"], model["analysed"]) == (0, 10) and model["scores"]["n_tracks"] == 7
     run("evaluate", "--labels", labels, "--models-dir", tiny_models, "--model", "knn", "--cache", cache,
         "--adjust-priors", "--json", out)
     assert json.loads(out.read_text())["models"][0]["from_cache"] == 7  # now in the current format
@@ -330,11 +360,19 @@ def test_old_cache_entries_are_analysed_again_and_all_models(first_evaluation, c
 
 def test_plot(first_evaluation, collection, tiny_models, tmp_path):
     pytest.importorskip("matplotlib", reason="matplotlib (the 'plot' extra) is not installed")
-    png = tmp_path / "confusion.png"
-    result = run("evaluate", "--labels", collection / "labels.csv", "--models-dir", tiny_models, "--model", "knn",
-                 "--cache", first_evaluation[3], "--adjust-priors", "--plot", png)
-    assert result.exit_code == 1, result.output
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    sizes = {}
+    for model in ("knn", "all"):  # all: knn, lightgbm and their ensemble
+        png = tmp_path / f"{model}.png"
+        result = run("evaluate", "--labels", collection / "labels.csv", "--models-dir", tiny_models, "--model", model,
+                     "--cache", first_evaluation[3], "--adjust-priors", "--plot", png)
+        assert result.exit_code == 1, result.output
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes[model] = struct.unpack(">II", data[16:24])
+    # a row per model of four panels: the confusion matrix before and after the prior shift (sharing a
+    # colour bar), the reliability diagram and the risk-coverage curve
+    assert sizes["all"][0] == sizes["knn"][0] > 2 * sizes["knn"][1]
+    assert sizes["all"][1] == pytest.approx(3 * sizes["knn"][1], abs=3)
 
 
 def test_plot_without_matplotlib_is_a_usage_error(collection, tiny_models, tmp_path, monkeypatch):

@@ -6,13 +6,18 @@ Map of this module::
                         │
                         ├─ split_missing()      files that do not exist: listed, not fatal
                         └─ per model: evaluate_model() ──► ModelEvaluation
-                             ├─ labels outside the model's classes: listed, not scored
                              ├─ predict_tracks()    models.predicting.predict_files: scan's
                              │                      cached prediction, else cached features,
-                             │                      else analysis; cached as `scan` does
+                             │                      else analysis; cached as `scan` does;
+                             │                      each track assessed as `scan` does
+                             │                      (calibrated confidence, tagged or why not)
                              ├─ scores.score()      accuracy, balanced accuracy (+ bootstrap
                              │                      95 % interval), macro-F1, per class,
                              │                      confusion matrix
+                             ├─ scores.trust()      calibration (ECE, reliability), the share
+                             │                      tagged and how often right, risk-coverage,
+                             │                      labels outside the model's genres left
+                             │                      untagged (they are predicted, not scored)
                              └─ with adjust_priors: priors.shift_priors() then score() again
 
 Predictions are shared with ``genre-tagger scan`` through the cache: the same key (file
@@ -34,7 +39,7 @@ import numpy as np
 
 from genre_tagger.evaluation.labels import LabelledTrack, Labels, counts
 from genre_tagger.evaluation.priors import PriorShift, collection_prior, shift_priors, training_prior
-from genre_tagger.evaluation.scores import BOOTSTRAP_SEED, N_BOOTSTRAP, Scores, score
+from genre_tagger.evaluation.scores import BOOTSTRAP_SEED, N_BOOTSTRAP, Scores, Trust, score, trust
 from genre_tagger.models.predicting import predict_files
 from genre_tagger.models.predictor import Predictor, TrackPrediction
 from genre_tagger.pipeline import cache as cache_module
@@ -53,6 +58,7 @@ class EvaluateOptions:
     jobs: int = 1
     adjust_priors: bool = False
     vote: str = "majority"  # or "soft", as scan --vote
+    min_confidence: float | None = None  # as scan --min-confidence; None: the model's own
     n_bootstrap: int = N_BOOTSTRAP
     seed: int = BOOTSTRAP_SEED
 
@@ -61,10 +67,11 @@ class EvaluateOptions:
 class TrackOutcome:
     """One labelled track and what a model made of it.
 
-    ``predicted`` is the scan's majority vote with its ``confidence`` (vote share) and
-    ``top`` classes; ``mean_proba`` the mean segment probability per class (``None``
-    only for results cached before it was recorded); ``adjusted`` the prediction after
-    the prior shift (with ``--adjust-priors``).
+    ``predicted`` is the scan's vote with its ``vote_share`` and ``top`` classes;
+    ``confidence`` the model's calibrated probability that it is right and ``uncertain``
+    why the scan would not tag it (``None``: it would), both as ``scan`` decides them;
+    ``mean_proba`` the mean segment probability per class; ``adjusted`` the prediction
+    after the prior shift (with ``--adjust-priors``).
     """
 
     path: str
@@ -72,7 +79,9 @@ class TrackOutcome:
     line: int
     predicted: str
     confidence: float
+    vote_share: float
     top: list
+    uncertain: str | None = None
     mean_proba: dict[str, float] | None = None
     adjusted: str | None = None
     cached: bool = False
@@ -83,11 +92,12 @@ class ModelEvaluation:
     """One model on the collection.
 
     ``tracks`` are the scored tracks (labels within the model's classes, predicted);
-    ``outside`` rows whose label the model cannot predict and ``failed`` files that
-    could not be analysed, both left out of the scores (``{"path", "label", "line"}``
-    plus ``"error"`` for failures). ``distribution`` counts the labels of ``tracks``,
-    most frequent first; ``imbalance_ratio`` is its largest over its smallest count.
-    ``scores`` is ``None`` when no track could be scored.
+    ``outside`` rows whose label the model cannot predict (``{"path", "label", "line",
+    "raw_label"}`` plus what the model made of them: ``"predicted"``, ``"confidence"``,
+    ``"uncertain"``) and ``failed`` files that could not be analysed (with ``"error"``),
+    both left out of the scores. ``distribution`` counts the labels of ``tracks``, most
+    frequent first; ``imbalance_ratio`` is its largest over its smallest count.
+    ``scores`` and ``trust`` are ``None`` when no track could be scored.
     """
 
     model: str
@@ -101,6 +111,7 @@ class ModelEvaluation:
     distribution: dict[str, int]
     imbalance_ratio: float | None
     scores: Scores | None
+    trust: Trust | None = None
     prior_shift: PriorShift | None = None
 
     @property
@@ -159,8 +170,8 @@ def predict_tracks(
     options: EvaluateOptions,
     on_file: OnFile | None = None,
 ) -> tuple[list[TrackOutcome], list[dict], int]:
-    """Predictions of ``predictor`` for ``tracks`` (files that exist):
-    ``(outcomes sorted by path, failures, number of files decoded)``.
+    """Predictions of ``predictor`` for ``tracks`` (files that exist), assessed as ``scan``
+    assesses them: ``(outcomes sorted by path, failures, number of files decoded)``.
 
     Predictions come from :func:`genre_tagger.models.predicting.predict_files`, with the
     same cache as ``scan`` and with features cached too, so ``--model all`` decodes each
@@ -184,22 +195,26 @@ def predict_tracks(
             failures.append(_row(track, error=" ".join(error.split())))
             on_file(str(track.path), failures[-1]["error"], False)
         else:
-            outcomes.append(_outcome(track, prediction.prediction, options.vote, cached=prediction.cached))
+            outcomes.append(_outcome(predictor, track, prediction.prediction, options, cached=prediction.cached))
             on_file(str(track.path), None, prediction.cached)
     outcomes.sort(key=lambda outcome: outcome.path)
     failures.sort(key=lambda row: row["path"])
     return outcomes, failures, decoded
 
 
-def _outcome(track: LabelledTrack, prediction: TrackPrediction, vote: str, cached: bool) -> TrackOutcome:
-    decision = prediction.decide(vote)
+def _outcome(predictor: Predictor, track: LabelledTrack, prediction: TrackPrediction, options: EvaluateOptions,
+             cached: bool) -> TrackOutcome:
+    decision = prediction.decide(options.vote)
+    assessment = prediction.assess(predictor, decision, options.min_confidence)
     return TrackOutcome(
         path=str(track.path),
         label=track.label,
         line=track.line,
         predicted=decision.genre,
-        confidence=round(decision.confidence, 4),
+        confidence=round(assessment.confidence, 4),
+        vote_share=round(decision.confidence, 4),
         top=[list(item) for item in decision.top],
+        uncertain=assessment.reason,
         mean_proba=prediction.mean_proba,
         cached=cached,
     )
@@ -240,11 +255,16 @@ def evaluate_model(
 ) -> ModelEvaluation:
     """Score ``predictor`` on ``tracks`` (files that exist; see :func:`split_missing`)."""
     classes = [str(c) for c in predictor.classes]
-    inside = [t for t in tracks if t.label in classes]
-    outside = [_row(t, raw_label=t.raw_label) for t in tracks if t.label not in classes]
     if on_start:
-        on_start(predictor.name, len(inside))
-    outcomes, failed, analysed = predict_tracks(predictor, inside, cache, options, on_file)
+        on_start(predictor.name, len(tracks))
+    predicted, failed, analysed = predict_tracks(predictor, tracks, cache, options, on_file)
+    outcomes = [t for t in predicted if t.label in classes]
+    raw = {str(t.path): t.raw_label for t in tracks}
+    outside = [{"path": t.path, "label": t.label, "line": t.line, "raw_label": raw[t.path], "predicted": t.predicted,
+                "confidence": t.confidence, "uncertain": t.uncertain} for t in predicted if t.label not in classes]
+    outside += [_row(t, raw_label=t.raw_label) for t in tracks if t.label not in classes
+                and str(t.path) in {row["path"] for row in failed}]
+    outside.sort(key=lambda row: row["path"])
     distribution = counts(t.label for t in outcomes)
     result = ModelEvaluation(
         model=predictor.name,
@@ -262,6 +282,10 @@ def evaluate_model(
     if outcomes:
         result.scores = score([t.label for t in outcomes], [t.predicted for t in outcomes], classes,
                               options.n_bootstrap, options.seed)
+        result.trust = trust(
+            [t.confidence for t in outcomes], [t.predicted == t.label for t in outcomes],
+            [t.uncertain is None for t in outcomes], [row["uncertain"] is None for row in outside if "predicted" in row],
+        )
         if options.adjust_priors:
             result.prior_shift = _prior_shift(predictor, outcomes, options)
     return result

@@ -1,4 +1,6 @@
-"""Plots of an evaluation: the confusion matrices (matplotlib, the ``plot`` extra)."""
+"""Plots of an evaluation (matplotlib, the ``plot`` extra): per model, a row of its
+confusion matrix (and the one after the prior shift, when computed), its reliability
+diagram and its risk-coverage curve."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_tagger.evaluation.evaluate import Evaluation
+from genre_tagger.evaluation.evaluate import Evaluation, ModelEvaluation
 
 
 class PlotUnavailable(RuntimeError):
@@ -24,40 +26,72 @@ def require_matplotlib() -> None:
         ) from None
 
 
-def plot_confusions(evaluation: Evaluation, path: str | Path) -> Path:
-    """Write a PNG with one confusion matrix per model (a second row after the prior
-    shift, when computed): cells coloured by the share of their row, labelled with counts."""
+def plot_evaluation(evaluation: Evaluation, path: str | Path) -> Path:
+    """Write a PNG with a row per scored model (see the module docstring)."""
     require_matplotlib()
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
     models = [m for m in evaluation.models if m.scores is not None]
     if not models:
         raise ValueError("no model could be scored, nothing to plot")
-    panels = [[(m.model, m.scores) for m in models]]
-    if any(m.prior_shift for m in models):
-        panels.append([(f"{m.model}, priors adjusted", m.prior_shift.scores if m.prior_shift else None) for m in models])
-    size = max(4.5, 0.6 * max(len(m.scores.confusion_labels) for m in models) + 2.5)
-    figure = Figure(figsize=(size * len(models), size * len(panels)), layout="constrained")
-    axes = figure.subplots(len(panels), len(models), squeeze=False)
-    for row, panel in enumerate(panels):
-        for column, (title, scores) in enumerate(panel):
-            axis = axes[row][column]
-            if scores is None:
-                axis.set_axis_off()
-                continue
-            matrix = np.array(scores.confusion, dtype=float)
-            shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-            axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-            for (i, j), count in np.ndenumerate(matrix):
-                if count:
-                    axis.text(j, i, f"{int(count)}", ha="center", va="center",
-                              color="white" if shares[i, j] > 0.5 else "black")
-            ticks = range(len(scores.confusion_labels))
-            axis.set_xticks(ticks, scores.confusion_labels, rotation=45, ha="right")
-            axis.set_yticks(ticks, scores.confusion_labels)
-            axis.set_xlabel("predicted")
-            axis.set_ylabel("true")
-            axis.set_title(f"{title}\nbalanced accuracy {scores.balanced_accuracy:.2f}, {scores.n_tracks} tracks")
+    matrices = 2 if any(m.prior_shift for m in models) else 1
+    size = max(4.5, 0.55 * max(len(m.scores.confusion_labels) for m in models) + 2.5)
+    widths = [size] * matrices + [4.5, 4.5]
+    figure = Figure(figsize=(sum(widths), (size + 0.8) * len(models)), layout="constrained")
+    axes = figure.subplots(len(models), len(widths), squeeze=False, width_ratios=widths)
+    for row, model in zip(axes, models):
+        image = _confusion(row[0], model.model, model.scores)
+        if matrices == 2:
+            if model.prior_shift is not None:
+                _confusion(row[1], f"{model.model}, priors adjusted", model.prior_shift.scores)
+            else:
+                row[1].set_axis_off()
+        figure.colorbar(image, ax=row[:matrices].tolist(), shrink=0.8, label="share of the true genre's tracks")
+        _reliability(row[matrices], model)
+        _risk_coverage(row[matrices + 1], model)
     path = Path(path)
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110)
     return path
+
+
+def _confusion(axis, title: str, scores):
+    matrix = np.array(scores.confusion, dtype=float)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in np.ndenumerate(matrix):
+        if count:
+            axis.text(j, i, f"{int(count)}", ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black")
+    ticks = range(len(scores.confusion_labels))
+    axis.set_xticks(ticks, scores.confusion_labels, rotation=45, ha="right")
+    axis.set_yticks(ticks, scores.confusion_labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("your label")
+    axis.set_title(f"{title}\nbalanced accuracy {scores.balanced_accuracy:.2f}, {scores.n_tracks} tracks")
+    return image
+
+
+def _reliability(axis, model: ModelEvaluation) -> None:
+    """Accuracy against confidence per bin, the marker's area the bin's tracks."""
+    bins = model.trust.reliability
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    axis.scatter([b["confidence"] for b in bins], [b["accuracy"] for b in bins],
+                 s=[20 + 200 * b["tracks"] / max(len(model.tracks), 1) for b in bins], color="tab:blue", zorder=3)
+    axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], color="tab:blue", label="this model")
+    axis.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence", ylabel="share right",
+             title=f"reliability (ECE {model.trust.ece:.3f})")
+    axis.legend(loc="upper left")
+
+
+def _risk_coverage(axis, model: ModelEvaluation) -> None:
+    """Accuracy of the most confident tracks against their share; the model's threshold marked."""
+    order = np.argsort([-t.confidence for t in model.tracks])
+    correct = np.array([model.tracks[i].predicted == model.tracks[i].label for i in order], float)
+    share = np.arange(1, len(correct) + 1) / len(correct)
+    axis.plot(share, np.cumsum(correct) / np.arange(1, len(correct) + 1), color="tab:blue")
+    trust = model.trust
+    if trust.tagged_accuracy is not None:
+        axis.scatter([trust.tagged_share], [trust.tagged_accuracy], color="tab:red", zorder=3,
+                     label=f"tagged: {trust.tagged_share:.0%}, right {trust.tagged_accuracy:.0%}")
+        axis.legend(loc="lower left")
+    axis.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="share of tracks tagged (most confident first)",
+             ylabel="share of them right", title="risk-coverage")

@@ -3,17 +3,20 @@
 Balanced accuracy is the mean recall over the genres present in the labels, macro-F1
 the mean F1 over those genres (a genre never predicted has F1 0), as in the model cards
 (:mod:`genre_tagger.training.scoring`); the interval of balanced accuracy is a
-percentile bootstrap over tracks.
+percentile bootstrap over tracks. :func:`trust` says how far the model's confidences
+and its decisions to tag can be trusted on the collection.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score, confusion_matrix
+from sklearn.metrics import confusion_matrix
+
+from genre_tagger.models.assessment import expected_calibration_error, reliability, risk_coverage
+from genre_tagger.selection import balanced_accuracy
 
 #: Resamples of the bootstrap interval of balanced accuracy, and its seed.
 N_BOOTSTRAP = 1000
@@ -39,15 +42,6 @@ class Scores:
     per_class: dict[str, dict]
     confusion_labels: list[str]
     confusion: list[list[int]]
-
-
-def balanced_accuracy(y_true: Sequence, y_pred: Sequence) -> float:
-    """Mean recall over the classes present in ``y_true`` (predicted classes never
-    labelled count against precision only)."""
-    with warnings.catch_warnings():  # a resample may hold one class, or predictions of others
-        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
-        warnings.filterwarnings("ignore", "A single label was found")
-        return float(balanced_accuracy_score(y_true, y_pred))
 
 
 def bootstrap_balanced_accuracy(
@@ -96,4 +90,46 @@ def score(
         per_class=per_class,
         confusion_labels=used,
         confusion=matrix.tolist(),
+    )
+
+
+@dataclass
+class Trust:
+    """How far a model's confidence and its choice to tag can be trusted on a collection.
+
+    ``ece`` and ``reliability`` compare the calibrated confidences with how often the
+    genre was right (see :mod:`genre_tagger.models.assessment`); ``tagged_share`` is the
+    share of tracks ``scan`` would tag (the others are reported ``uncertain``) and
+    ``tagged_accuracy`` how often those tags are right; ``risk_coverage`` the accuracy of
+    the most confident share of tracks, share by share; ``outside_tracks`` the tracks
+    labelled with a genre the model does not know and ``outside_untagged`` the share of
+    them ``scan`` would leave untagged (``None`` when there are none).
+    """
+
+    ece: float
+    reliability: list[dict]
+    tagged_share: float
+    tagged_accuracy: float | None
+    risk_coverage: list[dict]
+    outside_tracks: int = 0
+    outside_untagged: float | None = None
+
+
+def trust(confidence: Sequence[float], correct: Sequence[bool], tagged: Sequence[bool],
+          outside_tagged: Sequence[bool] = ()) -> Trust:
+    """The :class:`Trust` of tracks of known genres (their ``confidence``, whether each was
+    ``correct``, whether each would be ``tagged``) and of tracks of unknown genres
+    (whether each would be tagged)."""
+    confidence, correct, tagged = np.asarray(confidence, float), np.asarray(correct, bool), np.asarray(tagged, bool)
+    if len(confidence) == 0:
+        raise ValueError("no tracks to assess")
+    outside = np.asarray(outside_tagged, bool)
+    return Trust(
+        ece=expected_calibration_error(confidence, correct),
+        reliability=reliability(confidence, correct),
+        tagged_share=float(tagged.mean()),
+        tagged_accuracy=float(correct[tagged].mean()) if tagged.any() else None,
+        risk_coverage=risk_coverage(confidence, correct),
+        outside_tracks=len(outside),
+        outside_untagged=float(1 - outside.mean()) if len(outside) else None,
     )

@@ -7,6 +7,8 @@ A bundle is a folder::
                      of every other file
     arrays.npz       the model's numeric state (read with allow_pickle=False)
     <name>.txt       the model's text state (e.g. a LightGBM model)
+    assessment.npz   its novelty detector's arrays (:mod:`genre_tagger.models.assessment`);
+                     the calibrator and thresholds are in bundle.json
 
 Loading checks every checksum before reading anything, so a truncated bundle is refused,
 and nothing in a bundle is ever executed. :func:`load` checks the whole bundle --
@@ -36,11 +38,13 @@ from typing import Any, Callable
 import numpy as np
 
 from genre_tagger.hookspecs import GenreModel, ModelState
+from genre_tagger.models.assessment import Assessor, Novelty
 from genre_tagger.plugins import Registry
 
 FORMAT = "genre-tagger-bundle/1"
 META_FILE = "bundle.json"
 ARRAYS_FILE = "arrays.npz"
+ASSESSMENT_FILE = "assessment.npz"
 LIBRARIES = ("genre-tagger", "numpy", "scikit-learn", "lightgbm", "librosa", "scikit-image", "av")
 #: what a bundle's arrays may take once read: far above any shipped model (the largest, a
 #: KNN's training rows, takes about 1 MB), far below what would exhaust a machine
@@ -75,6 +79,8 @@ class Bundle:
         metrics: dict[str, Any] | None = None,
         path: Path | None = None,
         checksum: str = "",  # SHA-256 of bundle.json: identifies this exact model in caches
+        assessor: Assessor | None = None,
+        novelty_model: Novelty | None = None,
     ):
         if model is None and (loader is None or classes is None):
             raise TypeError("a Bundle needs a model, or a loader with the classes of its model")
@@ -86,6 +92,8 @@ class Bundle:
         self.metrics = {} if metrics is None else metrics
         self.path = path
         self.checksum = checksum
+        self.assessor = assessor
+        self.novelty_model = novelty_model
         self._classes = None if classes is None else np.array(classes)
 
     def __repr__(self) -> str:
@@ -112,9 +120,16 @@ class Bundle:
         """The feature extractors whose rows :meth:`predict_proba` needs."""
         return list(self.feature_extractors)
 
+    def _rows(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        return np.hstack([features[name] for name in self.feature_extractors])
+
     def predict_proba(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """``[n_segments, n_classes]`` from ``{extractor name: [n_segments, n_features]}``."""
-        return self.model.predict_proba(np.hstack([features[name] for name in self.feature_extractors]))
+        return self.model.predict_proba(self._rows(features))
+
+    def novelty(self, features: dict[str, np.ndarray]) -> list[float] | None:
+        """How unlike the training music a track's rows are, per view (``None`` without a detector)."""
+        return None if self.novelty_model is None else self.novelty_model.track(self._rows(features))
 
 
 def sha256(data: bytes) -> str:
@@ -151,6 +166,10 @@ def save(bundle: Bundle, directory: str | Path) -> Path:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in state.arrays.items()})
     files[ARRAYS_FILE] = buffer.getvalue()
+    if bundle.novelty_model is not None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **bundle.novelty_model.arrays())
+        files[ASSESSMENT_FILE] = buffer.getvalue()
     for name, text in state.texts.items():
         files[f"{name}.txt"] = text.encode("utf-8")
     for name, data in files.items():
@@ -164,6 +183,7 @@ def save(bundle: Bundle, directory: str | Path) -> Path:
         "files": {name: sha256(data) for name, data in files.items()},
         "training": bundle.training,
         "metrics": bundle.metrics,
+        "assessment": bundle.assessor.to_json() if bundle.assessor is not None else None,
     })
     bundle.path = directory
     return directory
@@ -292,6 +312,7 @@ def load(directory: str | Path, registry: Registry) -> Bundle:
         raise BundleError(f"{directory / ARRAYS_FILE}: unreadable arrays ({error or type(error).__name__})") from None
     texts = {name: files[f"{name}.txt"].decode("utf-8") for name in meta.get("texts", [])}
     state = ModelState(params=meta.get("params", {}), arrays=arrays, texts=texts)
+    assessor, novelty_model = _assessment(directory, meta, files)
 
     def make_model() -> GenreModel:
         # deferred: the plugin's load imports its libraries and parses its state (a
@@ -305,4 +326,25 @@ def load(directory: str | Path, registry: Registry) -> Bundle:
         return model
 
     return Bundle(str(meta["model"]), wanted, loader=make_model, classes=classes, training=meta.get("training", {}),
-                  metrics=meta.get("metrics", {}), path=directory, checksum=meta_checksum)
+                  metrics=meta.get("metrics", {}), path=directory, checksum=meta_checksum, assessor=assessor,
+                  novelty_model=novelty_model)
+
+
+def assessor_of(directory: Path, meta: dict) -> Assessor | None:
+    """The bundle's calibrator and thresholds (``None`` for a bundle made without them)."""
+    if not meta.get("assessment"):
+        return None
+    try:
+        return Assessor.from_json(meta["assessment"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(f"{directory / META_FILE}: malformed assessment ({error})") from None
+
+
+def _assessment(directory: Path, meta: dict, files: dict[str, bytes]) -> tuple[Assessor | None, Novelty | None]:
+    assessor = assessor_of(directory, meta)
+    if ASSESSMENT_FILE not in files:
+        return assessor, None
+    try:
+        return assessor, Novelty.from_arrays(read_arrays(files[ASSESSMENT_FILE]))
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, MemoryError) as error:
+        raise BundleError(f"{directory / ASSESSMENT_FILE}: unreadable arrays ({error or type(error).__name__})") from None

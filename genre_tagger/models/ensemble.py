@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_tagger.models.bundle import META_FILE, Bundle, BundleError, write_metadata
+from genre_tagger.models.assessment import Assessor
+from genre_tagger.models.bundle import META_FILE, Bundle, BundleError, assessor_of, write_metadata
 
 NAME = "ensemble"
 KIND = "ensemble"
@@ -38,6 +39,7 @@ class Ensemble:
     path: Path | None = None
     checksum: str = ""
     name: str = NAME
+    assessor: Assessor | None = None
 
     @property
     def classes(self) -> np.ndarray:
@@ -55,6 +57,10 @@ class Ensemble:
     def predict_proba(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """``[n_segments, n_classes]`` from ``{extractor name: [n_segments, n_features]}``."""
         return combine([m.predict_proba(features) for m in self.members], self.weights)
+
+    def novelty(self, features: dict[str, np.ndarray]) -> list[float] | None:
+        """An ensemble has no novelty detector of its own."""
+        return None
 
 
 def save(directory: str | Path, member_names: list[str], weights: np.ndarray, classes: np.ndarray,
@@ -89,4 +95,5 @@ def assemble(directory: Path, meta: dict, members: list[Bundle]) -> Ensemble:
     digest = hashlib.sha256((directory / META_FILE).read_bytes())
     for member in members:
         digest.update(member.checksum.encode())
-    return Ensemble(members, weights, meta.get("metrics", {}), meta.get("training", {}), directory, digest.hexdigest())
+    return Ensemble(members, weights, meta.get("metrics", {}), meta.get("training", {}), directory, digest.hexdigest(),
+                    assessor=assessor_of(directory, meta))

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from genre_tagger.models.predictor import Predictor, TrackPrediction, predict_track
+from genre_tagger.pipeline import audio
 from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import Analysed, selection_name
 from genre_tagger.pipeline.dispatch import analyse_many
@@ -128,6 +129,11 @@ def _predicted(predictor: Predictor, cache, path: Path, key: tuple, features: di
         prediction = predict_track(predictor, features)
     except Exception as error:  # a bug or an odd file must not end the whole run
         return FilePrediction(path, key, None, f"{path}: prediction failed: {error}")
+    if duration_s is None:  # predicted from cached features: the header says how long the file is
+        try:
+            duration_s = audio.probe(path).duration_s
+        except audio.AudioError:
+            pass
     prediction.duration_s = None if duration_s is None else round(duration_s, 2)
     prediction.stamp = key[1:]
     cache.put_result(key, model_key, settings, prediction.to_json())

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from genre_tagger.models.assessment import LOW_CONFIDENCE, Assessment, Assessor
 from genre_tagger.models.voting import Vote, decide, tally
 
 __all__ = ["Predictor", "TrackPrediction", "UNKNOWN", "predict_track"]
@@ -27,15 +28,18 @@ class Predictor(Protocol):
 
     ``name`` and ``checksum`` identify it in caches; ``classes`` are the genres it
     predicts; ``extractors`` the feature extractors whose rows :meth:`predict_proba`
-    reads; ``metrics`` and ``training`` what ``retrain`` recorded. :meth:`load_model`
-    makes the model now (it is otherwise made on first use), so a model that cannot be
-    made fails once, before any file.
+    reads; ``metrics`` and ``training`` what ``retrain`` recorded; ``assessor`` (or
+    ``None``) calibrates its confidence and says when a track is uncertain, from the
+    distances :meth:`novelty` measures. :meth:`load_model` makes the model now (it is
+    otherwise made on first use), so a model that cannot be made fails once, before any
+    file.
     """
 
     name: str
     checksum: str
     metrics: dict
     training: dict
+    assessor: Assessor | None
 
     @property
     def classes(self) -> np.ndarray: ...
@@ -47,6 +51,8 @@ class Predictor(Protocol):
 
     def predict_proba(self, features: dict[str, np.ndarray]) -> np.ndarray: ...
 
+    def novelty(self, features: dict[str, np.ndarray]) -> list[float] | None: ...
+
 
 @dataclass
 class TrackPrediction:
@@ -54,9 +60,11 @@ class TrackPrediction:
     and what was analysed.
 
     ``votes`` and ``mean_proba`` map each class to the number of segments that put it
-    first and to its mean probability (empty for a ``silent`` track); ``segments`` is the
-    number of analysed segments, ``duration_s`` the decoded duration, ``stamp`` the
-    file's ``(size, mtime_ns)`` when it was analysed.
+    first and to its mean probability (empty for a ``silent`` track); ``novelty`` how
+    unlike the known music its features are (see
+    :class:`~genre_tagger.models.assessment.Novelty`; ``None`` for a model without);
+    ``segments`` is the number of analysed segments, ``duration_s`` the decoded duration,
+    ``stamp`` the file's ``(size, mtime_ns)`` when it was analysed.
     """
 
     segments: int
@@ -65,8 +73,9 @@ class TrackPrediction:
     duration_s: float | None = None
     stamp: tuple[int, int] | None = None
     silent: bool = False
+    novelty: list[float] | None = None
 
-    FORMAT = 2  # of to_json; older cache entries are analysed again
+    FORMAT = 3  # of to_json; older cache entries are analysed again
 
     def decide(self, method: str = "majority") -> Vote:
         """The track's :class:`~genre_tagger.models.voting.Vote` by ``method``;
@@ -76,19 +85,29 @@ class TrackPrediction:
         classes = list(self.votes)
         return decide([self.votes[c] for c in classes], [self.mean_proba[c] for c in classes], classes, method)
 
+    def assess(self, predictor: Predictor, vote: Vote, min_confidence: float | None = None) -> Assessment:
+        """How far to trust ``vote`` (this track's decision) with ``predictor``'s assessor;
+        without one, its confidence is the vote's own, below ``min_confidence`` uncertain."""
+        if predictor.assessor is None:
+            low = vote.confidence < (min_confidence or 0.0)
+            return Assessment(vote.confidence, (), LOW_CONFIDENCE if low else None)
+        return predictor.assessor.assess(self.mean_proba.get(vote.genre, 0.0), self.novelty, min_confidence)
+
     def to_json(self) -> dict[str, Any]:
         return {"format": self.FORMAT, "segments": self.segments, "votes": self.votes, "mean_proba": self.mean_proba,
-                "duration_s": self.duration_s, "stamp": list(self.stamp) if self.stamp else None, "silent": self.silent}
+                "duration_s": self.duration_s, "stamp": list(self.stamp) if self.stamp else None, "silent": self.silent,
+                "novelty": self.novelty}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrackPrediction | None:
         """The prediction :meth:`to_json` stored, or ``None`` for an entry of another format."""
         if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
             return None
-        stamp = data.get("stamp")
+        stamp, novelty = data.get("stamp"), data.get("novelty")
         return cls(int(data["segments"]), {str(k): int(v) for k, v in data["votes"].items()},
                    {str(k): float(v) for k, v in data["mean_proba"].items()}, data.get("duration_s"),
-                   tuple(stamp) if stamp else None, bool(data.get("silent")))
+                   tuple(stamp) if stamp else None, bool(data.get("silent")),
+                   [float(v) for v in novelty] if novelty is not None else None)
 
 
 def predict_track(predictor: Predictor, features: dict[str, np.ndarray]) -> TrackPrediction:
@@ -96,4 +115,5 @@ def predict_track(predictor: Predictor, features: dict[str, np.ndarray]) -> Trac
     for the extractors the predictor reads."""
     votes, mean_proba = tally(predictor.predict_proba(features))
     classes = [str(c) for c in predictor.classes]
-    return TrackPrediction(int(votes.sum()), dict(zip(classes, votes.tolist())), dict(zip(classes, mean_proba.tolist())))
+    return TrackPrediction(int(votes.sum()), dict(zip(classes, votes.tolist())), dict(zip(classes, mean_proba.tolist())),
+                           novelty=predictor.novelty(features))

@@ -188,3 +188,21 @@ class Cache:
     def put_result(self, key: tuple[str, int, int], model: str, settings: str, result: dict[str, Any]) -> None:
         self._write("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
                     (*_bind(key), model, settings, json.dumps(result)))
+
+    def restamp(self, old: tuple[str, int, int], new: tuple[str, int, int]) -> None:
+        """A file's tags changed, not its audio (a tag write, an undo): its entries under the
+        ``old`` key hold for the ``new`` one, every model's and extractor's alike. A
+        prediction's own record of the stamp (``"stamp"``) follows."""
+        if self._db is None or old == new:
+            return
+        rows = self._db.execute("SELECT model, settings, result FROM results WHERE path=? AND size=? AND mtime_ns=?",
+                                _bind(old)).fetchall()
+        for model, settings, result in rows:
+            data = json.loads(result)
+            if isinstance(data, dict) and "stamp" in data:
+                data["stamp"] = list(new[1:])
+            self.put_result(new, model, settings, data)
+        features = self._db.execute("SELECT extractor, selection, data FROM features WHERE path=? AND size=? AND mtime_ns=?",
+                                    _bind(old)).fetchall()
+        for extractor, selection, data in features:
+            self._write("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", (*_bind(new), extractor, selection, data))

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, TextIO
 
+from genre_tagger.pipeline.cache import Cache
 from genre_tagger.pipeline.files import check_free_space
 from genre_tagger.tagging.tags import (
     FileStamp,
@@ -157,14 +158,44 @@ def _under(path: str, roots: Iterable[str]) -> bool:
     return False
 
 
-def default_path() -> Path:
-    """A new journal file: ``$XDG_DATA_HOME/genre-tagger/journals/YYYYmmdd-HHMMSS-<pid>.jsonl``.
-
-    ``$XDG_DATA_HOME`` defaults to ``~/.local/share``.
-    """
+def journals_dir() -> Path:
+    """Where journals go by default: ``$XDG_DATA_HOME/genre-tagger/journals``
+    (``$XDG_DATA_HOME`` defaults to ``~/.local/share``)."""
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "genre-tagger" / "journals"
+
+
+def default_path() -> Path:
+    """A new journal file: ``journals_dir()/YYYYmmdd-HHMMSS-<microseconds>-<pid>.jsonl``."""
     now = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return base / "genre-tagger" / "journals" / f"{now}-{os.getpid()}.jsonl"
+    return journals_dir() / f"{now}-{os.getpid()}.jsonl"
+
+
+@dataclass(frozen=True)
+class JournalInfo:
+    """One journal of :func:`list_journals`: when it was started, the folders its scans
+    were given, how many writes it records and how many finished."""
+
+    path: Path
+    started: str
+    roots: tuple[str, ...]
+    writes: int
+    finished: int
+
+
+def list_journals(folder: Path | None = None) -> list[JournalInfo]:
+    """The journals of ours in ``folder`` (default :func:`journals_dir`), newest first."""
+    folder = journals_dir() if folder is None else folder
+    found = []
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        first = _first_record(path)
+        if not first or first.get("journal") != FORMAT:
+            continue
+        records = _read(path)
+        found.append(JournalInfo(path, str(first.get("time", "")), tuple(dict.fromkeys(records.roots)),
+                                 sum(entry is not None for _, entry, _ in records.entries),
+                                 sum(len(stamps) for stamps in records.done.values())))
+    return sorted(found, key=lambda info: (info.started, info.path.name), reverse=True)
 
 
 def tag_file(
@@ -320,7 +351,7 @@ def _refused(records: _Records, entry: dict) -> str | None:
     return None
 
 
-def undo(journal_path: str | os.PathLike[str], *, dry_run: bool = False) -> list[UndoResult]:
+def undo(journal_path: str | os.PathLike[str], *, dry_run: bool = False, cache: Cache | None = None) -> list[UndoResult]:
     """Undo the writes in a journal, newest first; one result per entry.
 
     With ``dry_run`` nothing is written; what would be restored is reported as
@@ -330,8 +361,10 @@ def undo(journal_path: str | os.PathLike[str], *, dry_run: bool = False) -> list
     it still holds exactly the genres written and the stamp it had after the write (or
     after this undo's own restore of a later entry). Per-file failures and refused
     entries are reported in the results, never raised. Undo writes with ``id3_join=None``,
-    so an old value is restored as the separate values it was read as. Raises
-    :class:`JournalError` for a file that is not a journal of ours.
+    so an old value is restored as the separate values it was read as. With ``cache``,
+    what it holds for a restored file follows the file's new stamp (only its tags
+    changed), so the next scan does not analyse it again. Raises :class:`JournalError`
+    for a file that is not a journal of ours.
     """
     journal_path = Path(journal_path)
     first = _first_record(journal_path)
@@ -345,12 +378,12 @@ def undo(journal_path: str | os.PathLike[str], *, dry_run: bool = False) -> list
         if entry is None:
             results.append(UndoResult(path="", status="error", message=problem))
             continue
-        results.append(_undo_entry(records, line, entry, restored_to, dry_run))
+        results.append(_undo_entry(records, line, entry, restored_to, dry_run, cache))
     return results
 
 
 def _undo_entry(records: _Records, line: int, entry: dict, restored_to: dict[str, FileStamp],
-                dry_run: bool) -> UndoResult:
+                dry_run: bool, cache: Cache | None) -> UndoResult:
     path = entry["path"]
     refused = _refused(records, entry)
     old, new = entry["old"], entry["new"]
@@ -374,7 +407,9 @@ def _undo_entry(records: _Records, line: int, entry: dict, restored_to: dict[str
         if dry_run:
             return UndoResult(status="would restore", message=f"would restore {old!r}", **done)
         write_genres(path, old, id3_join=None, expect=before)
-        restored_to[path] = stamp(path)
+        restored_to[path] = after = stamp(path)
+        if cache is not None:
+            cache.restamp((path, before.size, before.mtime_ns), (path, after.size, after.mtime_ns))
         return UndoResult(status="restored", message=f"restored {old!r}" if old else "genre removed", **done)
     except (TagError, OSError, ValueError) as e:
         return UndoResult(status="error", message=str(e), **done)

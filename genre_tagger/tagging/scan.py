@@ -7,13 +7,13 @@ resumes where it stopped and a second scan of an unchanged library reads only th
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from genre_tagger.models.assessment import NOT_MUSIC, OUTSIDE, Assessment
 from genre_tagger.models.predicting import FilePrediction, predict_files
 from genre_tagger.models.predictor import UNKNOWN, Predictor, TrackPrediction
 from genre_tagger.pipeline import cache as cache_module
@@ -38,7 +38,7 @@ class ScanOptions:
     """What to do with each track (the ``scan`` command's options)."""
 
     max_segments: int | None = DEFAULT_MAX_SEGMENTS
-    min_confidence: float = 0.0
+    min_confidence: float | None = None  # None: the model's own threshold (see models.assessment)
     write: bool = False
     policy: str = "keep"  # keep | overwrite | append an existing genre
     id3_version: int = 4
@@ -91,6 +91,15 @@ class ScanSummary:
 
     def status_counts(self) -> Counter:
         return Counter(r.status for r in self.results)
+
+
+def _uncertain_note(assessment: Assessment, genre: str) -> str:
+    """Why a track is not tagged, in words."""
+    if assessment.reason == NOT_MUSIC:
+        return "not music, by its sound (noise, tones, clicks or speech): not tagged"
+    if assessment.reason == OUTSIDE:
+        return f"unlike every genre the model knows (it would have said {genre}): not tagged"
+    return f"{genre} only {assessment.confidence:.0%} likely, below the threshold: not tagged"
 
 
 def format_top(top: list) -> str:
@@ -194,19 +203,22 @@ class Scanner:
         )
 
     def _finish(self, path: Path, key: tuple, prediction: TrackPrediction) -> TrackResult:
-        """Apply the vote, the confidence threshold and the tag policy to a prediction."""
+        """Apply the vote, the model's assessment (calibrated confidence, novelty), the
+        confidence threshold and the tag policy to a prediction."""
         decision = prediction.decide(self.options.vote)
+        assessment = prediction.assess(self.predictor, decision, self.options.min_confidence)
         result = TrackResult(
             str(path),
             genre=decision.genre,
-            confidence=round(decision.confidence, 4),
+            confidence=round(assessment.confidence, 4),
             top3=format_top(decision.top),
             segments=prediction.segments,
             model=self.predictor.name,
             duration_s=prediction.duration_s,
         )
-        if result.confidence < self.options.min_confidence:
+        if assessment.reason is not None:
             result.genre, result.status = UNKNOWN, UNCERTAIN
+            result.error = f"{path}: {_uncertain_note(assessment, decision.genre)}"
             return result
         display_name = self.options.genre_names.get(result.genre, result.genre)
         expect = FileStamp(*(prediction.stamp or key[1:]))
@@ -231,16 +243,15 @@ class Scanner:
             result.status = KEPT
         elif self.options.write:
             result.status = TAGGED
-            self._carry_cache_forward(path, key, prediction)
+            self._carry_cache_forward(path, key)
         else:
             result.status = WOULD_TAG
         return result
 
-    def _carry_cache_forward(self, path: Path, old_key: tuple, prediction: TrackPrediction) -> None:
-        """Only the tags changed, not the audio: keep the prediction for the file's new stamp."""
+    def _carry_cache_forward(self, path: Path, old_key: tuple) -> None:
+        """Only the tags changed, not the audio: every cached entry of the file holds for its new stamp."""
         try:
             new_key = cache_module.file_key(path)
         except OSError:
             return
-        prediction = dataclasses.replace(prediction, stamp=new_key[1:])
-        self.cache.put_result(new_key, self.model_key, self.options.cache_settings(), prediction.to_json())
+        self.cache.restamp(old_key, new_key)

@@ -1,4 +1,4 @@
-"""Finding labelled clips in a GTZAN-style folder and reading split lists."""
+"""Finding labelled clips: a GTZAN-style folder, a labels CSV, and split lists."""
 
 from __future__ import annotations
 
@@ -10,15 +10,37 @@ from genre_tagger.pipeline.audio import AUDIO_EXTENSIONS
 
 @dataclass(frozen=True)
 class Clip:
-    """One labelled clip: its file, its genre (the folder name) and a unique id."""
+    """One labelled clip: its file, its genre and a unique id (``name``, else the file
+    name without its extension)."""
 
     path: Path
     genre: str
+    name: str | None = None
 
     @property
     def clip_id(self) -> str:
         """``<genre>.<stem>``-like identifier, independent of the extension (``blues.00012``)."""
-        return self.path.stem
+        return self.name or self.path.stem
+
+
+def labelled_clips(labels_path: str | Path) -> tuple[list[Clip], list[str]]:
+    """The clips of a labels CSV (``evaluate``'s format, genre names normalised), each
+    named by its path relative to the CSV's folder, and the rows that were skipped."""
+    from genre_tagger.evaluation.labels import read_labels
+
+    labels = read_labels(labels_path)
+    root = Path(labels_path).parent
+    clips, skipped = [], list(labels.skipped)
+    for track in labels.tracks:
+        if not track.path.is_file():
+            skipped.append(f"{track.path}: no such file (line {track.line})")
+            continue
+        try:
+            name = track.path.relative_to(root).as_posix()
+        except ValueError:
+            name = track.path.as_posix()
+        clips.append(Clip(track.path, track.label, name))
+    return clips, skipped
 
 
 def find_clips(root: str | Path, on_duplicate=None) -> list[Clip]:

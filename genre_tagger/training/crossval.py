@@ -29,6 +29,7 @@ from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
 from genre_tagger.hookspecs import GenreModel
+from genre_tagger.models.voting import track_votes
 from genre_tagger.selection import GroupedFolds
 from genre_tagger.training.dataset import Dataset, stack
 from genre_tagger.training.scoring import scores_by_fold, segment_and_track_scores
@@ -37,24 +38,65 @@ N_FOLDS = 5
 SEED = 0
 
 
-def with_copies(train: Dataset, augmented: list[Dataset]) -> Dataset:
-    """``train`` and the rows of ``augmented`` (degraded copies) of the same clips."""
-    if not augmented:
+@dataclass
+class CrossSet:
+    """Labelled clips of other music than the training folder's (``retrain --cross-labels``):
+    scored beside it, and with ``train`` trained on too.
+
+    ``dataset`` holds every row; ``folds`` deals its clips to the same number of folds as
+    the grouped CV (:class:`~genre_tagger.selection.GroupedFolds` over its own clips), so
+    that in fold ``f`` the models train on the other folds' clips and test this fold's:
+    every cross-dataset score is of clips the model never saw. Only clips of the genres the
+    training folder has are trained on; the others (a genre it lacks) are only tested, as
+    music outside the known genres. A training set holds the cross rows ``weight`` times,
+    so that they weigh about as much as the training folder's rows in all.
+    """
+
+    dataset: Dataset
+    folds: np.ndarray
+    known: np.ndarray  # rows of a genre the training folder has
+    train: bool = True
+    weight: int = 1
+
+    @classmethod
+    def of(cls, dataset: Dataset, genres: np.ndarray, training_rows: int, n_folds: int, train: bool = True) -> CrossSet:
+        known = np.isin(dataset.y, genres)
+        weight = max(1, round(training_rows / max(int(known.sum()), 1)))
+        return cls(dataset, GroupedFolds(n_folds, SEED).folds(dataset.y, dataset.groups), known, train, weight)
+
+    def select(self, extractor_names: tuple[str, ...]) -> CrossSet:
+        return CrossSet(self.dataset.select(extractor_names), self.folds, self.known, self.train, self.weight)
+
+    def without_training(self) -> CrossSet:
+        return CrossSet(self.dataset, self.folds, self.known, False, self.weight)
+
+    def training_rows(self, fold: int | None = None) -> list[Dataset]:
+        """The rows a model of ``fold`` trains on (all of them for ``None``: the final fit)."""
+        if not self.train:
+            return []
+        rows = self.known if fold is None else self.known & (self.folds != fold)
+        return [self.dataset.subset(rows)] * self.weight
+
+
+def with_copies(train: Dataset, augmented: list[Dataset], extra: list[Dataset] = ()) -> Dataset:
+    """``train``, the rows of ``augmented`` (degraded copies) of the same clips, and ``extra`` rows."""
+    if not augmented and not extra:
         return train
     clips = train.clips
-    return stack([train] + [copy.subset(np.isin(copy.groups, clips)) for copy in augmented])
+    return stack([train] + [copy.subset(np.isin(copy.groups, clips)) for copy in augmented] + list(extra))
 
 
-def fit(prototype: GenreModel, train: Dataset, augmented: list[Dataset] = ()) -> GenreModel:
-    """A clone of ``prototype`` fitted on ``train`` plus its clips' rows of ``augmented``."""
-    train = with_copies(train, list(augmented))
+def fit(prototype: GenreModel, train: Dataset, augmented: list[Dataset] = (), extra: list[Dataset] = ()) -> GenreModel:
+    """A clone of ``prototype`` fitted on ``train`` plus its clips' rows of ``augmented``
+    and the ``extra`` rows (of a :class:`CrossSet`)."""
+    train = with_copies(train, list(augmented), list(extra))
     return clone(prototype).fit(train.X, train.y, train.groups)
 
 
 def fit_predict(prototype: GenreModel, train: Dataset, tests: list[Dataset],
-                augmented: list[Dataset] = ()) -> tuple[list[np.ndarray], np.ndarray]:
+                augmented: list[Dataset] = (), extra: list[Dataset] = ()) -> tuple[list[np.ndarray], np.ndarray]:
     """:func:`fit`, then probabilities for each of ``tests`` and the model's classes."""
-    model = fit(prototype, train, augmented)
+    model = fit(prototype, train, augmented, extra)
     return [model.predict_proba(test.X) for test in tests], np.asarray(model.classes_).astype(str)
 
 
@@ -108,6 +150,7 @@ class CrossValidation:
     classes: np.ndarray
     folds: np.ndarray
     degraded: dict[str, OutOfFold] = field(default_factory=dict)
+    cross: OutOfFold | None = None  # every row of the CrossSet, tested in its own fold
 
     def robustness(self) -> dict[str, dict]:
         """Scores with the test folds degraded, per degradation."""
@@ -116,7 +159,8 @@ class CrossValidation:
 
 def grouped_cv(
     prototype: GenreModel, dataset: Dataset, n_folds: int = N_FOLDS,
-    augmented: list[Dataset] = (), degraded: dict[str, Dataset] | None = None,
+    augmented: list[Dataset] = (), degraded: dict[str, Dataset] | None = None, cross: CrossSet | None = None,
+    extra: list[Dataset] = (),
 ) -> CrossValidation:
     """Clip-grouped, genre-stratified k-fold CV.
 
@@ -124,7 +168,8 @@ def grouped_cv(
     spread of the per-fold scores. ``augmented`` are degraded copies of the clips (same
     columns): each fold trains on its training clips' copies too, never on a test
     clip's. Each fold's model also predicts the test clips' rows of every ``degraded``
-    copy (robustness).
+    copy (robustness), and the rows of the ``cross`` clips of its fold, having trained on
+    those of the other folds (see :class:`CrossSet`). ``extra`` rows are in every training set.
     """
     classes = np.unique(dataset.y)
     proba = np.zeros((len(dataset.y), len(classes)))
@@ -132,14 +177,21 @@ def grouped_cv(
     degraded = {name: copy.subset(np.isin(copy.groups, dataset.clips)) for name, copy in (degraded or {}).items()}
     degraded_folds = {name: folds_of(copy, dataset, folds) for name, copy in degraded.items()}
     degraded_proba = {name: np.zeros((len(copy.y), len(classes))) for name, copy in degraded.items()}
+    cross_proba = np.zeros((len(cross.dataset.y), len(classes))) if cross is not None else None
     for fold in np.unique(folds):
         tests = [dataset.subset(folds == fold)] + [copy.subset(degraded_folds[n] == fold) for n, copy in degraded.items()]
-        fold_probas, model_classes = fit_predict(prototype, dataset.subset(folds != fold), tests, augmented)
+        if cross is not None:
+            tests.append(cross.dataset.subset(cross.folds == fold))
+        fold_extra = list(extra) + (cross.training_rows(fold) if cross is not None else [])
+        fold_probas, model_classes = fit_predict(prototype, dataset.subset(folds != fold), tests, augmented, fold_extra)
         proba[folds == fold] = _align(fold_probas[0], model_classes, classes)
-        for name, fold_proba in zip(degraded, fold_probas[1:]):
+        for name, fold_proba in zip(degraded, fold_probas[1 : 1 + len(degraded)]):
             degraded_proba[name][degraded_folds[name] == fold] = _align(fold_proba, model_classes, classes)
+        if cross is not None:
+            cross_proba[cross.folds == fold] = _align(fold_probas[-1], model_classes, classes)
     degraded_oof = {name: OutOfFold(degraded[name], degraded_proba[name], degraded_folds[name]) for name in degraded}
-    return CrossValidation(scores_of(dataset, proba, classes, folds), proba, classes, folds, degraded_oof)
+    cross_oof = OutOfFold(cross.dataset, cross_proba, cross.folds) if cross is not None else None
+    return CrossValidation(scores_of(dataset, proba, classes, folds), proba, classes, folds, degraded_oof, cross_oof)
 
 
 @dataclass
@@ -153,12 +205,12 @@ class SplitResult:
 
 
 def artist_split(prototype: GenreModel, dataset: Dataset, splits: dict[str, set[str]],
-                 augmented: list[Dataset] = ()) -> SplitResult:
-    """Train on the clips of train+valid (and their ``augmented`` copies), test on those
-    of test (only clips present)."""
+                 augmented: list[Dataset] = (), extra: list[Dataset] = ()) -> SplitResult:
+    """Train on the clips of train+valid (and their ``augmented`` copies, and ``extra``
+    rows of other music), test on those of test (only clips present)."""
     train_mask, test_mask = split_masks(dataset, splits)
     train, test = dataset.subset(train_mask), dataset.subset(test_mask)
-    (proba,), model_classes = fit_predict(prototype, train, [test], augmented)
+    (proba,), model_classes = fit_predict(prototype, train, [test], augmented, extra)
     scores = segment_and_track_scores(test.y, proba, model_classes, test.groups)
     scores["n_train_tracks"] = int(len(train.clips))
     return SplitResult(scores, test, proba, model_classes)
@@ -208,26 +260,48 @@ def _timed(run: Callable[[], object]) -> tuple[object, float]:
     return result, round(time.perf_counter() - started, 1)
 
 
+def cross_scores(rows: OutOfFold, classes: np.ndarray, known: np.ndarray) -> dict:
+    """Scores of out-of-fold predictions of other music: over its clips of the genres the
+    models know, track scores as the grouped CV's (balanced accuracy, recall per genre);
+    for the others, which genres they were given (they should come out unknown)."""
+    known_rows = rows.rows.subset(known)
+    scores = scores_by_fold(known_rows.y, rows.proba[known], classes, known_rows.groups, rows.folds[known]) \
+        if known.any() else {}
+    outside = {}
+    for label in sorted(set(rows.rows.y[~known])):
+        mask = rows.rows.y == label
+        _, predicted = track_votes(rows.proba[mask], classes, rows.rows.groups[mask])
+        outside[str(label)] = {str(g): int(n) for g, n in zip(*np.unique(predicted, return_counts=True))}
+    return dict(scores, genres=sorted(set(map(str, known_rows.y))), outside_genres=outside)
+
+
 def train_and_score(
     prototype: GenreModel, dataset: Dataset, splits: dict[str, set[str]] | None,
-    augmented: list[Dataset] = (), degraded: dict[str, Dataset] | None = None,
+    augmented: list[Dataset] = (), degraded: dict[str, Dataset] | None = None, cross: CrossSet | None = None,
 ) -> TrainedModel:
-    """Score ``prototype`` three ways, then fit it on every clip of ``dataset``.
+    """Score ``prototype`` three ways (four with ``cross``), then fit it on every clip of
+    ``dataset`` (and of ``cross``, when it is trained on).
 
     ``augmented`` (degraded copies of the clips) are added to every training set except
     the leaky split's, which reproduces the original study; ``degraded`` copies are
-    scored by the grouped CV's models (``metrics["robustness"]``).
+    scored by the grouped CV's models (``metrics["robustness"]``); the ``cross`` clips by
+    the grouped CV's models too, each by the one that did not train on it
+    (``metrics["cross_dataset"]``).
     """
     started = time.perf_counter()
-    cv, seconds = _timed(lambda: grouped_cv(prototype, dataset, augmented=augmented, degraded=degraded))
+    cv, seconds = _timed(lambda: grouped_cv(prototype, dataset, augmented=augmented, degraded=degraded, cross=cross))
     metrics = {"grouped_cv": dict(cv.scores, seconds=seconds)}
     if cv.degraded:
         metrics["robustness"] = cv.robustness()
+    if cv.cross is not None:
+        metrics["cross_dataset"] = dict(cross_scores(cv.cross, cv.classes, cross.known), trained_on=cross.train,
+                                        weight=cross.weight)
+    extra = cross.training_rows() if cross is not None else []
     artist = None
     if splits:
-        artist, seconds = _timed(lambda: artist_split(prototype, dataset, splits, augmented))
+        artist, seconds = _timed(lambda: artist_split(prototype, dataset, splits, augmented, extra))
         metrics["artist_split"] = dict(artist.scores, seconds=seconds)
     leaky, seconds = _timed(lambda: leaky_split(prototype, dataset))
     metrics["leaky_random_split"] = dict(leaky, seconds=seconds)
-    model = fit(prototype, dataset, augmented)
+    model = fit(prototype, dataset, augmented, extra)
     return TrainedModel(model, dataset, metrics, cv, artist, time.perf_counter() - started)

@@ -15,7 +15,7 @@ import numpy as np
 
 from genre_tagger.models.ensemble import combine
 from genre_tagger.selection import track_balanced_accuracy
-from genre_tagger.training.crossval import TrainedModel, folds_of, scores_of, split_masks
+from genre_tagger.training.crossval import CrossSet, OutOfFold, TrainedModel, cross_scores, folds_of, scores_of, split_masks
 from genre_tagger.training.dataset import Dataset
 from genre_tagger.training.scoring import segment_and_track_scores
 
@@ -48,13 +48,15 @@ def _aligned(parts: list[tuple[Dataset, np.ndarray]]) -> tuple[Dataset, list[np.
     return reference, probas
 
 
-def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) -> tuple[np.ndarray, dict]:
+def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None,
+          cross: CrossSet | None = None) -> tuple[np.ndarray, dict]:
     """Weights for the members of ``trained`` and the ensemble's scores.
 
     Returns ``(weights [n_members], metrics)`` with grouped-CV scores (weights chosen on
     the other folds, and applied to the degraded copies of the fold where the members
     have them) and, where the members have them, artist-split scores (weights chosen on
-    the train+valid clips' out-of-fold predictions). There is no leaky-split score: the
+    the train+valid clips' out-of-fold predictions), and with ``cross`` the cross-dataset
+    scores (each fold's weights applied to its clips). There is no leaky-split score: the
     ensemble is never trained on a random split of segments.
     """
     members = list(trained.values())
@@ -80,6 +82,14 @@ def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None) 
             combined[rows_folds == fold] = combine([p[rows_folds == fold] for p in degraded], weights)
         metrics["robustness"][name] = scores_of(rows, combined, classes, rows_folds)
     weights = best_weights(probas, dataset, classes)
+    if cross is not None and all(m.cv.cross is not None for m in members):
+        combined = np.zeros_like(members[0].cv.cross.proba)
+        for fold, fold_weight in fold_weights.items():
+            rows = cross.folds == fold
+            combined[rows] = combine([m.cv.cross.proba[rows] for m in members], fold_weight)
+        first = members[0].cv.cross
+        metrics["cross_dataset"] = dict(cross_scores(OutOfFold(first.rows, combined, first.folds), classes, cross.known),
+                                        trained_on=cross.train, weight=cross.weight)
 
     if splits and all(member.artist is not None for member in members):
         test, test_probas = _aligned([(m.artist.test, m.artist.proba) for m in members])

@@ -25,11 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.metrics import balanced_accuracy_score
 
 from genre_tagger.hookspecs import GenreModel
 from genre_tagger.models.voting import VOTES, track_votes
-from genre_tagger.selection import track_labels
+from genre_tagger.selection import balanced_accuracy, track_labels
 from genre_tagger.training.crossval import N_FOLDS, clip_folds, fit_predict, grouped_cv, weighs_classes
 from genre_tagger.training.dataset import Dataset
 
@@ -72,7 +71,7 @@ def _copies(augmented: list[Dataset], configuration: Configuration) -> list[Data
 
 
 def _inner_scores(prototype: GenreModel, train: Dataset, augmented: list[Dataset], candidates: list[Configuration],
-                  inner_folds: int) -> dict[Configuration, float]:
+                  inner_folds: int, extra: list[Dataset]) -> dict[Configuration, float]:
     """Track balanced accuracy of each candidate by grouped CV over ``train`` alone."""
     scores = {}
     fitted: dict[tuple, dict] = {}  # one CV per refit-worthy setting; the vote reuses it
@@ -80,18 +79,20 @@ def _inner_scores(prototype: GenreModel, train: Dataset, augmented: list[Dataset
         key = (candidate.extractors, candidate.augment, candidate.class_weight)
         if key not in fitted:
             fitted[key] = grouped_cv(_configured(prototype, candidate), train.select(candidate.extractors),
-                                     inner_folds, augmented=_copies(augmented, candidate)).scores
+                                     inner_folds, augmented=_copies(augmented, candidate),
+                                     extra=[rows.select(candidate.extractors) for rows in extra]).scores
         suffix = "_soft" if candidate.vote == "soft" else ""
         scores[candidate] = fitted[key][f"track_balanced_accuracy{suffix}"]
     return scores
 
 
 def nested_cv(prototype: GenreModel, dataset: Dataset, augmented: list[Dataset] = (),
-              n_folds: int = N_FOLDS, inner_folds: int = INNER_FOLDS) -> dict:
+              n_folds: int = N_FOLDS, inner_folds: int = INNER_FOLDS, extra: list[Dataset] = ()) -> dict:
     """Nested grouped CV of ``prototype`` with its levers chosen in each outer fold.
 
     ``dataset`` holds every extractor the model reads; ``augmented`` are degraded copies
-    of its clips (same columns). The outer folds are the grouped CV's own
+    of its clips (same columns); ``extra`` rows (other music) are in every training set.
+    The outer folds are the grouped CV's own
     (:func:`genre_tagger.training.crossval.clip_folds`), so the score compares with it fold for
     fold. Returns the pooled track balanced accuracy over the outer test clips, its
     spread across outer folds, and the configuration each outer fold chose.
@@ -102,18 +103,19 @@ def nested_cv(prototype: GenreModel, dataset: Dataset, augmented: list[Dataset] 
     track_true, track_pred, per_fold, chosen = [], [], [], []
     for fold in np.unique(folds):
         train, test = dataset.subset(folds != fold), dataset.subset(folds == fold)
-        inner = _inner_scores(prototype, train, augmented, candidates, inner_folds)
+        inner = _inner_scores(prototype, train, augmented, candidates, inner_folds, list(extra))
         best = max(candidates, key=lambda c: inner[c])  # max keeps the first of equals: the default
         (proba,), classes = fit_predict(_configured(prototype, best), train.select(best.extractors),
-                                        [test.select(best.extractors)], _copies(augmented, best))
+                                        [test.select(best.extractors)], _copies(augmented, best),
+                                        [rows.select(best.extractors) for rows in extra])
         tracks, predicted = track_votes(proba, classes, test.groups, best.vote)
         truth = track_labels(test.y, test.groups, tracks)
         track_true.append(truth)
         track_pred.append(predicted)
-        per_fold.append(float(balanced_accuracy_score(truth, predicted)))
+        per_fold.append(balanced_accuracy(truth, predicted))
         chosen.append({"configuration": best.describe(), "inner_score": inner[best]})
     return {
-        "track_balanced_accuracy": float(balanced_accuracy_score(np.concatenate(track_true), np.concatenate(track_pred))),
+        "track_balanced_accuracy": balanced_accuracy(np.concatenate(track_true), np.concatenate(track_pred)),
         "track_balanced_accuracy_std": float(np.std(per_fold)),
         "track_balanced_accuracy_folds": per_fold,
         "chosen": chosen,

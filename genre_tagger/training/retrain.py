@@ -3,8 +3,10 @@
 The pipeline, in the order :func:`retrain` runs it::
 
     clips (<genre>/<clip>.<ext>) -> features of every segment, clean and degraded copies
-        -> per model: grouped CV, robustness, artist split, leaky split, fit on all
-           -> bundle, ablation of its levers
+    (other music of --cross-labels -> its features)
+        -> per model: grouped CV (with the other music, in and out of its folds),
+           robustness, artist split, leaky split, fit on all, its assessor (calibrated
+           confidence, novelty, thresholds) -> bundle, ablation of its levers
         -> nested grouped CV of the default model
         -> ensemble of the models (weights by grouped CV)
         -> metrics.json and the model card (README.md)
@@ -30,9 +32,11 @@ from genre_tagger.models import ensemble as ensemble_module
 from genre_tagger.models.catalogue import choose_default, selection_score
 from genre_tagger.pipeline.cache import Cache
 from genre_tagger.plugins import Registry
+from genre_tagger.evaluation.labels import LabelsError
 from genre_tagger.training import ablation, ensemble_weights, modelcard, nested
-from genre_tagger.training.clips import Clip, find_clips, read_split_dir
-from genre_tagger.training.crossval import TrainedModel, train_and_score
+from genre_tagger.training.assess import fit_assessor
+from genre_tagger.training.clips import Clip, find_clips, labelled_clips, read_split_dir
+from genre_tagger.training.crossval import N_FOLDS, CrossSet, TrainedModel, train_and_score
 from genre_tagger.training.dataset import Dataset, build_dataset, drop_duplicate_rows
 from genre_tagger.training.degrade import DEGRADATIONS
 
@@ -56,11 +60,15 @@ class RetrainOptions:
     ablation: bool = True
     nested: bool = True
     jobs: int = 1
+    cross_labels: Path | None = None  # a labels CSV of other music: scored, and trained on
+    cross_training: bool = True
 
     def command(self) -> str:
         """The ``genre-tagger retrain`` command line that makes the same models."""
         words = ["genre-tagger", "retrain", "--data", str(self.data_dir), "--out", str(self.out_dir)]
         words += ["--split-dir", str(self.split_dir)] if self.split_dir else []
+        words += ["--cross-labels", str(self.cross_labels)] if self.cross_labels else []
+        words += [] if self.cross_training or not self.cross_labels else ["--no-cross-training"]
         words += ["--models", ",".join(self.models)] if self.models else []
         for flag in ("ensemble", "augment", "robustness", "ablation", "nested"):
             words += [] if getattr(self, flag) else [f"--no-{flag}"]
@@ -104,6 +112,7 @@ class _Trained:
     bundle: bundle_module.Bundle
     report: modelcard.ModelReport
     effects: list[ablation.LeverEffect] = field(default_factory=list)
+    cross: CrossSet | None = None
 
 
 def find_training_clips(options: RetrainOptions, progress: Progress) -> tuple[list[Clip], dict[str, set[str]] | None]:
@@ -153,9 +162,29 @@ def extract(clips: list[Clip], extractors: list[FeatureExtractor], cache: Cache,
     return build_dataset(clips, extractors, cache, jobs, done, degradation)
 
 
+def cross_set(options: RetrainOptions, extractors: list[FeatureExtractor], cache: Cache, genres: list[str],
+              training_rows: int, progress: Progress) -> CrossSet | None:
+    """The other music of ``options.cross_labels``, analysed, as a :class:`CrossSet`."""
+    if options.cross_labels is None:
+        return None
+    try:
+        clips, skipped = labelled_clips(options.cross_labels)
+    except LabelsError as error:
+        raise RetrainError(str(error)) from None
+    for line in skipped:
+        progress.warn(f"skipped {line}")
+    if not clips:
+        raise RetrainError(f"{options.cross_labels}: no labelled file found")
+    counts = Counter(clip.genre for clip in clips)
+    progress.note(f"Other music: {len(clips)} clips in {options.cross_labels}: "
+                  + ", ".join(f"{g} {n}{'' if g in genres else ' (not a training genre)'}" for g, n in sorted(counts.items())))
+    dataset = extract(clips, extractors, cache, options.jobs, None, progress)
+    return CrossSet.of(dataset, np.array(genres), training_rows, N_FOLDS, options.cross_training)
+
+
 def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], splits: dict[str, set[str]] | None,
-                options: RetrainOptions, progress: Progress) -> _Trained:
-    """Score ``spec`` by every protocol, fit it on all clips and save its bundle."""
+                options: RetrainOptions, progress: Progress, cross: CrossSet | None = None) -> _Trained:
+    """Score ``spec`` by every protocol, fit it on all clips, measure its assessor and save its bundle."""
     dataset = drop_duplicate_rows(clean.select(spec.feature_extractors))
     # the same segments as the clean rows kept, degraded
     model_copies = {name: copy.select(spec.feature_extractors) for name, copy in copies.items()}
@@ -164,18 +193,33 @@ def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], spl
     progress.note(f"Training and scoring {spec.name} on {len(dataset.y)} segments"
                   + (f" (+ {sum(len(a.y) for a in augmented)} degraded copies)" if augmented else "") + " ...")
     prototype = spec.make()
-    trained = train_and_score(prototype, dataset, splits, augmented, model_copies if options.robustness else None)
+    model_cross = cross.select(spec.feature_extractors) if cross is not None else None
+    trained = train_and_score(prototype, dataset, splits, augmented, model_copies if options.robustness else None,
+                              model_cross)
+    assessor, detector, trained.metrics["assessment"] = fit_assessor(trained, model_cross)
     summary = dict(dataset.summary(), data=str(options.data_dir),
                    split_dir=str(options.split_dir) if options.split_dir else None,
-                   augmentation=list(model_copies) if options.augment else [])
-    saved = bundle_module.Bundle(spec.name, dataset.versions, trained.model, training=summary, metrics=trained.metrics)
+                   augmentation=list(model_copies) if options.augment else [],
+                   cross_labels=str(options.cross_labels) if options.cross_labels else None,
+                   cross_clips_trained_on=_cross_summary(model_cross))
+    saved = bundle_module.Bundle(spec.name, dataset.versions, trained.model, training=summary, metrics=trained.metrics,
+                                 assessor=assessor, novelty_model=detector)
     bundle_module.save(saved, options.out_dir / spec.name)
     features = " + ".join(f"`{name}` v{version}" for name, version in dataset.versions.items())
     report = modelcard.ModelReport(spec.name, f"on {features}: {modelcard.rounded(trained.model.save().params)}",
                                    trained.metrics, summary, set(dataset.versions))
     progress.note(f"  saved {options.out_dir / spec.name} ({trained.seconds:.0f} s)")
-    effects = ablation.ablate(spec.name, prototype, trained, augmented) if options.ablation else []
-    return _Trained(spec, trained, augmented, saved, report, effects)
+    effects = ablation.ablate(spec.name, prototype, trained, augmented, model_cross) if options.ablation else []
+    return _Trained(spec, trained, augmented, saved, report, effects, model_cross)
+
+
+def _cross_summary(cross: CrossSet | None) -> dict | None:
+    """How many clips of other music per genre a model trained on, and how often each counts."""
+    if cross is None or not cross.train:
+        return None
+    rows = cross.dataset.subset(cross.known)
+    clips = dict(zip(rows.groups, rows.y))
+    return {"clips_per_genre": {str(g): n for g, n in sorted(Counter(clips.values()).items())}, "weight": cross.weight}
 
 
 def default_of(models: dict[str, _Trained]) -> str:
@@ -189,15 +233,17 @@ def nest(model: _Trained, progress: Progress) -> None:
     """Score ``model`` by nested grouped CV (its levers chosen inside each outer fold);
     recorded in its metrics and bundle."""
     progress.note(f"Nested grouped CV of {model.spec.name} (levers chosen inside each outer fold) ...")
-    model.trained.metrics["nested_cv"] = nested.nested_cv(model.spec.make(), model.trained.dataset, model.augmented)
+    extra = model.cross.training_rows() if model.cross is not None else []
+    model.trained.metrics["nested_cv"] = nested.nested_cv(model.spec.make(), model.trained.dataset, model.augmented,
+                                                          extra=extra)
     bundle_module.save(model.bundle, model.bundle.path)
 
 
 def build_ensemble(models: dict[str, _Trained], splits: dict[str, set[str]] | None, options: RetrainOptions,
-                   progress: Progress) -> tuple[modelcard.ModelReport, list[ablation.LeverEffect]]:
+                   progress: Progress, cross: CrossSet | None = None) -> tuple[modelcard.ModelReport, list[ablation.LeverEffect]]:
     """Weigh the models into an ensemble, save its bundle; its card column and ablation row."""
     trained = {name: model.trained for name, model in models.items()}
-    weights, metrics = ensemble_weights.train(trained, splits)
+    weights, metrics = ensemble_weights.train(trained, splits, cross)
     # a member weighted 0 is left out: scans would compute its features for nothing
     members = [name for name, weight in zip(trained, weights) if weight > 0]
     weights = weights[weights > 0]
@@ -226,15 +272,17 @@ def retrain(options: RetrainOptions, registry: Registry, cache: Cache, progress:
     clean = extract(clips, extractors, cache, options.jobs, None, progress)
     degradations = list(DEGRADATIONS) if options.augment or options.robustness else []
     copies = {name: extract(clips, extractors, cache, options.jobs, name, progress) for name in degradations}
+    training_rows = len(clean.y) * (1 + (len(copies) if options.augment else 0))  # a training set's rows, copies included
+    cross = cross_set(options, extractors, cache, sorted({clip.genre for clip in clips}), training_rows, progress)
 
     options.out_dir.mkdir(parents=True, exist_ok=True)
-    models = {spec.name: train_model(spec, clean, copies, splits, options, progress) for spec in specs}
+    models = {spec.name: train_model(spec, clean, copies, splits, options, progress, cross) for spec in specs}
     if options.nested:
         nest(models[default_of(models)], progress)
     reports = [model.report for model in models.values()]
     effects = [effect for model in models.values() for effect in model.effects]
     if options.ensemble and len(models) >= 2:
-        report, ensemble_effects = build_ensemble(models, splits, options, progress)
+        report, ensemble_effects = build_ensemble(models, splits, options, progress, cross)
         reports.append(report)
         effects += ensemble_effects
     failures = sorted(set(clean.failures))

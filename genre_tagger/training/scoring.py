@@ -4,10 +4,10 @@ model cards (scikit-learn's metrics, over the votes of :mod:`genre_tagger.models
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
+from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 from genre_tagger.models.voting import track_votes
-from genre_tagger.selection import track_labels
+from genre_tagger.selection import balanced_accuracy, track_labels
 
 #: scores whose spread across folds :func:`scores_by_fold` reports (``<name>_std``)
 SPREAD_KEYS = ("segment_accuracy", "track_accuracy", "track_balanced_accuracy", "track_macro_f1",
@@ -22,7 +22,7 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, labels: np.nda
     present = np.isin(labels, y_true)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels[present], average="macro", zero_division=0)),
         "recall": {str(c): float(r) for c, r, p in zip(labels, recall, present) if p},
     }

@@ -1,0 +1,232 @@
+"""How far to trust a track's vote: a confidence that is a probability, and how unlike the
+music a model learned from the track is.
+
+- :class:`Calibrator` maps a track's score (the mean probability its segments give the
+  genre it was voted) to the probability that this genre is right, as measured on tracks
+  the model never trained on (``retrain`` fits it on the grouped CV's out-of-fold tracks).
+- :class:`Novelty` measures how far a track's feature rows lie from those of each genre
+  the model was trained on: a class-conditional Mahalanobis distance with one shared
+  covariance (Lee et al., 2018), in two views -- all the model's columns, and its first
+  extractor's alone (the "signal view": for the built-in models, the 57 GTZAN
+  statistics of the sound itself) -- each divided by its median over music of the known
+  genres. Music of another genre lies farther than the known genres; noise, hum, tones,
+  clicks and speech farther still, in the signal view most of all.
+- :class:`Assessor` holds both and the thresholds ``retrain`` chose from its measurements,
+  and says whether a track is to be tagged or reported uncertain, and why.
+
+Everything here is plain arrays and numbers, saved with the bundle without pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "Assessment", "Assessor", "Calibrator", "Novelty", "expected_calibration_error", "reliability", "risk_coverage",
+]
+
+#: reasons a track is not tagged
+LOW_CONFIDENCE, OUTSIDE, NOT_MUSIC = "low confidence", "outside the known genres", "not music"
+
+
+@dataclass
+class Calibrator:
+    """Score -> probability of being right: ``isotonic`` (a non-decreasing step function
+    through ``x``, ``y``) or ``platt`` (``sigmoid(a * logit(score) + b)``)."""
+
+    method: str
+    x: list[float] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, correct: np.ndarray, method: str, weights: np.ndarray | None = None) -> Calibrator:
+        """Fitted to tracks' ``scores`` and whether each was ``correct``, each track counting
+        its ``weight`` (default 1)."""
+        scores, correct = np.asarray(scores, float), np.asarray(correct, float)
+        if method == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, correct, sample_weight=weights)
+            return cls("isotonic", iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist())
+        from sklearn.linear_model import LogisticRegression
+
+        logits = _logit(scores)[:, None]
+        platt = LogisticRegression(C=1e6).fit(logits, correct.astype(int), sample_weight=weights) \
+            if 0 < correct.mean() < 1 else None
+        if platt is None:
+            return cls("platt", a=0.0, b=float(_logit(np.array([np.clip(correct.mean(), 1e-3, 1 - 1e-3)]))[0]))
+        return cls("platt", a=float(platt.coef_[0, 0]), b=float(platt.intercept_[0]))
+
+    def __call__(self, scores: np.ndarray | float) -> np.ndarray | float:
+        scores = np.asarray(scores, float)
+        if self.method == "isotonic":
+            out = np.interp(scores, self.x, self.y) if self.x else np.full_like(scores, 0.5)
+        else:
+            out = 1 / (1 + np.exp(-(self.a * _logit(scores) + self.b)))
+        return out if out.ndim else float(out)
+
+    def to_json(self) -> dict:
+        return {"method": self.method, "x": self.x, "y": self.y, "a": self.a, "b": self.b}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Calibrator:
+        return cls(str(data["method"]), [float(v) for v in data.get("x", [])], [float(v) for v in data.get("y", [])],
+                   float(data.get("a", 1.0)), float(data.get("b", 0.0)))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> float:
+    """ECE: the mean gap between confidence and accuracy over equal-width bins, weighted
+    by the tracks in each."""
+    bins = reliability(confidence, correct, n_bins)
+    total = sum(b["tracks"] for b in bins)
+    return float(sum(b["tracks"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / max(total, 1))
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> list[dict]:
+    """The reliability diagram: per non-empty confidence bin, its range, its tracks, their
+    mean confidence and their accuracy."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    edges = np.linspace(0, 1, n_bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, n_bins - 1)
+    return [{"low": float(edges[i]), "high": float(edges[i + 1]), "tracks": int((index == i).sum()),
+             "confidence": float(confidence[index == i].mean()), "accuracy": float(correct[index == i].mean())}
+            for i in range(n_bins) if (index == i).any()]
+
+
+def risk_coverage(confidence: np.ndarray, correct: np.ndarray, steps=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5)) -> list[dict]:
+    """The risk-coverage table: for each share in ``steps``, the accuracy of that share of
+    tracks, the most confident first, and the confidence of the last one included."""
+    order = np.argsort(-confidence)
+    rows = []
+    for share in steps:
+        n = max(1, int(round(share * len(order))))
+        rows.append({"coverage": share, "tracks": n, "accuracy": float(correct[order[:n]].mean()),
+                     "min_confidence": float(confidence[order[n - 1]])})
+    return rows
+
+
+@dataclass
+class Novelty:
+    """Class-conditional Mahalanobis distances of feature rows, in views of the columns
+    (``views``: ``[start, stop)`` ranges); see the module docstring. ``scales`` divides
+    each view's track distance by the median over known music."""
+
+    views: list[tuple[int, int]]
+    mean: np.ndarray  # [n_features] of the standardisation
+    scale: np.ndarray  # [n_features]
+    class_means: list[np.ndarray]  # per view [n_classes, width]
+    precisions: list[np.ndarray]  # per view [width, width]
+    scales: list[float]
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, views: list[tuple[int, int]]) -> Novelty:
+        from sklearn.covariance import LedoitWolf
+
+        X = np.asarray(X, float)
+        mean, scale = X.mean(0), X.std(0)
+        scale[scale < 1e-12] = 1.0
+        Z = (X - mean) / scale
+        classes = np.unique(y)
+        class_means, precisions = [], []
+        for start, stop in views:
+            view = Z[:, start:stop]
+            means = np.stack([view[y == c].mean(0) for c in classes])
+            residual = view - means[np.searchsorted(classes, y)]
+            precisions.append(LedoitWolf().fit(residual).precision_)
+            class_means.append(means)
+        return cls(views, mean, scale, class_means, precisions, [1.0] * len(views))
+
+    def distances(self, X: np.ndarray) -> np.ndarray:
+        """``[n_rows, n_views]``: each row's distance to the nearest genre, per view."""
+        Z = (np.asarray(X, float) - self.mean) / self.scale
+        out = []
+        for (start, stop), means, precision in zip(self.views, self.class_means, self.precisions):
+            view = Z[:, start:stop]
+            gaps = [np.einsum("ij,jk,ik->i", view - m, precision, view - m) for m in means]
+            out.append(np.min(np.stack(gaps, axis=1), axis=1))
+        return np.stack(out, axis=1)
+
+    def track(self, X: np.ndarray) -> list[float]:
+        """A track's distance per view: the mean over its segments, divided by ``scales``."""
+        return (self.distances(X).mean(axis=0) / np.asarray(self.scales)).tolist()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"novelty_views": np.asarray(self.views, dtype=np.int64), "novelty_mean": self.mean,
+               "novelty_scale": self.scale, "novelty_scales": np.asarray(self.scales)}
+        for i, (means, precision) in enumerate(zip(self.class_means, self.precisions)):
+            out[f"novelty_means_{i}"], out[f"novelty_precision_{i}"] = means, precision
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Novelty:
+        views = [tuple(int(v) for v in row) for row in arrays["novelty_views"]]
+        return cls(views, arrays["novelty_mean"], arrays["novelty_scale"],
+                   [arrays[f"novelty_means_{i}"] for i in range(len(views))],
+                   [arrays[f"novelty_precision_{i}"] for i in range(len(views))],
+                   [float(v) for v in arrays["novelty_scales"]])
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What to do with one track: ``confidence`` (the calibrated probability that its genre
+    is right), ``novelty`` (its distance per view, 1 = the median of known music), and
+    ``reason`` -- ``None`` to tag it, else why it is uncertain."""
+
+    confidence: float
+    novelty: tuple[float, ...] = ()
+    reason: str | None = None
+
+
+@dataclass
+class Assessor:
+    """A model's calibrator, and its novelty thresholds: a track whose novelty exceeds
+    ``outside`` in any view is outside the known genres, one beyond ``not_music`` in the
+    signal view (the first extractor's columns: the last view) is not music.
+    ``min_confidence`` is the default below which a track is uncertain (``scan
+    --min-confidence`` overrides it)."""
+
+    calibrator: Calibrator | None = None
+    outside: float = float("inf")
+    not_music: float = float("inf")
+    min_confidence: float = 0.0
+
+    def assess(self, score: float, novelty: list[float] | None, min_confidence: float | None = None) -> Assessment:
+        confidence = float(self.calibrator(score)) if self.calibrator is not None else float(score)
+        threshold = self.min_confidence if min_confidence is None else min_confidence
+        novelty = tuple(novelty or ())
+        reason = None
+        if novelty and novelty[-1] > self.not_music:
+            reason = NOT_MUSIC
+        elif novelty and max(novelty) > self.outside:
+            reason = OUTSIDE
+        elif confidence < threshold:
+            reason = LOW_CONFIDENCE
+        return Assessment(confidence, novelty, reason)
+
+    def to_json(self) -> dict:
+        return {"calibrator": self.calibrator.to_json() if self.calibrator else None,
+                "outside": _finite(self.outside), "not_music": _finite(self.not_music),
+                "min_confidence": self.min_confidence}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Assessor:
+        calibrator = Calibrator.from_json(data["calibrator"]) if data.get("calibrator") else None
+        return cls(calibrator, _infinite(data.get("outside")), _infinite(data.get("not_music")),
+                   float(data.get("min_confidence", 0.0)))
+
+
+def _finite(value: float) -> float | None:
+    return None if value == float("inf") else float(value)
+
+
+def _infinite(value) -> float:
+    return float("inf") if value is None else float(value)

@@ -1,0 +1,214 @@
+"""Fitting a model's assessor (:mod:`genre_tagger.models.assessment`) and measuring it
+honestly, from the grouped CV's out-of-fold tracks.
+
+- **Calibration**: in each fold, the calibrator is fitted on the other folds' tracks (the
+  training folder's and the cross-dataset clips of known genres, each source weighing as
+  much in all) and applied to this fold's; the expected calibration error (ECE) and reliability diagram of those
+  calibrated confidences are reported for each dataset. Isotonic regression and Platt
+  scaling are both measured that way, and the one of lower mean ECE is shipped, fitted on
+  every out-of-fold track (a choice made on the same folds: said in the model card).
+- **Novelty**: in each fold, the detector is fitted on that fold's training rows and
+  measures this fold's tracks, so known music is measured as unseen music is. Each
+  view's distances are divided by their median over known tracks.
+- **Thresholds**: ``not_music`` lies above every known track's signal-view novelty (its
+  largest, times :data:`NOT_MUSIC_MARGIN`); ``outside`` and ``min_confidence`` are the
+  pair that tags the most cross-dataset tracks of known genres correctly among those
+  with at least :data:`MIN_COVERAGE` of them tagged (chosen on the reported clips: said
+  in the model card). The rates at those thresholds are recorded: the share of known
+  tracks tagged and how often their tags are right, the share of music of other genres
+  left untagged, and the risk-coverage table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from genre_tagger.models.assessment import (
+    Assessor, Calibrator, Novelty, expected_calibration_error, reliability, risk_coverage,
+)
+from genre_tagger.models.voting import tally
+from genre_tagger.training.crossval import CrossSet, TrainedModel
+from genre_tagger.training.dataset import Dataset
+
+METHODS = ("isotonic", "platt")
+MIN_COVERAGE = 0.75
+NOT_MUSIC_MARGIN = 1.5
+OUTSIDE_QUANTILES = (0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 1.0)
+CONFIDENCE_GRID = tuple(np.round(np.arange(0.0, 0.95, 0.05), 2))
+
+
+@dataclass
+class Tracks:
+    """Out-of-fold tracks: per track its ``source`` ("train" or "cross"), label, fold,
+    predicted genre (majority vote), its ``score`` (the mean probability of that genre),
+    whether the label is a ``known`` genre, and its novelty per view."""
+
+    source: np.ndarray
+    label: np.ndarray
+    fold: np.ndarray
+    genre: np.ndarray
+    score: np.ndarray
+    known: np.ndarray
+    novelty: np.ndarray  # [n_tracks, n_views]
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.genre == self.label
+
+
+def views_of(dataset: Dataset) -> list[tuple[int, int]]:
+    """The novelty views of a model's columns: all of them, and its first extractor's
+    (one view when it reads one extractor)."""
+    widths = [rows.shape[1] for rows in dataset.features.values()]
+    views = [(0, sum(widths))]
+    return views + [(0, widths[0])] if len(widths) > 1 else views
+
+
+def _track_rows(rows: Dataset, proba: np.ndarray, folds: np.ndarray, classes: np.ndarray):
+    """Per track of ``rows``: ``(id, label, fold, voted genre, its mean probability, row mask)``."""
+    for track in np.unique(rows.groups):
+        mask = rows.groups == track
+        votes, mean = tally(proba[mask])
+        winner = int(np.lexsort((np.arange(len(classes)), -mean, -votes))[0])
+        yield track, str(rows.y[mask][0]), int(folds[mask][0]), str(classes[winner]), float(mean[winner]), mask
+
+
+def out_of_fold_tracks(trained: TrainedModel, cross: CrossSet | None) -> Tracks:
+    """The grouped CV's tracks with their novelty measured by each fold's own detector."""
+    cv, dataset = trained.cv, trained.dataset
+    views = views_of(dataset)
+    parts = [("train", dataset, cv.proba, cv.folds, np.ones(len(dataset.y), bool))]
+    if cv.cross is not None:
+        parts.append(("cross", cv.cross.rows, cv.cross.proba, cv.cross.folds, cross.known))
+    columns: dict[str, list] = {k: [] for k in ("source", "label", "fold", "genre", "score", "known", "novelty")}
+    detectors = {}
+    for fold in np.unique(cv.folds):
+        train = [dataset.X[cv.folds != fold]]
+        labels = [dataset.y[cv.folds != fold]]
+        if cross is not None and cross.train:
+            rows = cross.known & (cross.folds != fold)
+            train.append(cross.dataset.X[rows])
+            labels.append(cross.dataset.y[rows])
+        detectors[fold] = Novelty.fit(np.vstack(train), np.concatenate(labels), views)
+    for source, rows, proba, folds, known_rows in parts:
+        X = rows.X
+        for track, label, fold, genre, score, mask in _track_rows(rows, proba, folds, cv.classes):
+            columns["source"].append(source)
+            columns["label"].append(label)
+            columns["fold"].append(fold)
+            columns["genre"].append(genre)
+            columns["score"].append(score)
+            columns["known"].append(bool(known_rows[mask][0]))
+            columns["novelty"].append(detectors[fold].distances(X[mask]).mean(axis=0))
+    return Tracks(*(np.array(columns[k]) for k in ("source", "label", "fold", "genre", "score", "known")),
+                  np.vstack(columns["novelty"]))
+
+
+def _source_weights(tracks: Tracks, mask: np.ndarray) -> np.ndarray:
+    """Per track of ``mask``, a weight that makes each source count as much in all: the
+    other music, which a user's library is like, as much as the training folder."""
+    sources = tracks.source[mask]
+    counts = {source: (sources == source).sum() for source in np.unique(sources)}
+    return np.array([len(sources) / (len(counts) * counts[source]) for source in sources])
+
+
+def _calibrator(tracks: Tracks, mask: np.ndarray, method: str) -> Calibrator:
+    return Calibrator.fit(tracks.score[mask], tracks.correct[mask], method, _source_weights(tracks, mask))
+
+
+def _calibrated(tracks: Tracks, method: str) -> np.ndarray:
+    """Each track's confidence from a calibrator fitted on the other folds' known tracks."""
+    out = np.empty(len(tracks.score))
+    for fold in np.unique(tracks.fold):
+        calibrator = _calibrator(tracks, tracks.known & (tracks.fold != fold), method)
+        out[tracks.fold == fold] = calibrator(tracks.score[tracks.fold == fold])
+    return out
+
+
+def _calibration(tracks: Tracks) -> tuple[str, np.ndarray, dict]:
+    """The method of lower mean ECE, its out-of-fold confidences, and the measurements."""
+    measured = {}
+    for method in METHODS:
+        confidence = _calibrated(tracks, method)
+        per_source = {}
+        for source in np.unique(tracks.source):
+            mask = tracks.known & (tracks.source == source)
+            per_source[str(source)] = {"ece": expected_calibration_error(confidence[mask], tracks.correct[mask]),
+                                       "reliability": reliability(confidence[mask], tracks.correct[mask]),
+                                       "tracks": int(mask.sum())}
+        measured[method] = (confidence, per_source)
+    best = min(METHODS, key=lambda m: np.mean([v["ece"] for v in measured[m][1].values()]))
+    return best, measured[best][0], {m: {s: v["ece"] for s, v in measured[m][1].items()} for m in METHODS} | {
+        "shipped": best, "by_source": measured[best][1]}
+
+
+def _rates(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarray, outside: float, not_music: float,
+           min_confidence: float) -> dict:
+    """What the thresholds do, per source: the share of known tracks tagged, how often
+    those tags are right, the share of tracks of other genres left untagged."""
+    tagged = (novelty.max(axis=1) <= outside) & (novelty[:, -1] <= not_music) & (confidence >= min_confidence)
+    rates = {}
+    for source in np.unique(tracks.source):
+        mine = tracks.source == source
+        known, other = mine & tracks.known, mine & ~tracks.known
+        entry = {"known_tagged": float(tagged[known].mean()) if known.any() else None,
+                 "tags_right": float(tracks.correct[known & tagged].mean()) if (known & tagged).any() else None}
+        if other.any():
+            entry["other_genres_untagged"] = float(1 - tagged[other].mean())
+        rates[str(source)] = entry
+    return rates
+
+
+def fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assessor, Novelty, dict]:
+    """The assessor and novelty detector of a trained model, and what they were measured to do."""
+    tracks = out_of_fold_tracks(trained, cross)
+    known = tracks.known
+    scales = np.median(tracks.novelty[known], axis=0)
+    novelty = tracks.novelty / scales
+    method, confidence, calibration = _calibration(tracks)
+    not_music = float(novelty[known, -1].max() * NOT_MUSIC_MARGIN)
+    outside, min_confidence = _choose_thresholds(tracks, confidence, novelty, not_music)
+    metrics = {"calibration": calibration, "thresholds": {"outside": outside, "not_music": not_music,
+                                                          "min_confidence": min_confidence}}
+    metrics["rates"] = _rates(tracks, confidence, novelty, outside, not_music, min_confidence)
+    metrics["risk_coverage"] = {str(s): risk_coverage(confidence[known & (tracks.source == s)],
+                                                      tracks.correct[known & (tracks.source == s)])
+                                for s in np.unique(tracks.source)}
+    other = (tracks.source == "cross") & ~known
+    if other.any() and (known & (tracks.source == "cross")).any():
+        mask = (tracks.source == "cross")
+        metrics["outside_auroc"] = float(roc_auc_score(~known[mask], novelty[mask].max(axis=1)))
+    detector = _final_detector(trained, cross)
+    detector.scales = scales.tolist()
+    return Assessor(_calibrator(tracks, known, method), outside, not_music, min_confidence), detector, metrics
+
+
+def _choose_thresholds(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarray, not_music: float) -> tuple[float, float]:
+    """``(outside, min_confidence)``: see the module docstring (on the cross-dataset clips,
+    or the training folder's tracks without them)."""
+    source = "cross" if (tracks.known & (tracks.source == "cross")).any() else "train"
+    mine = tracks.known & (tracks.source == source)
+    levels = sorted({float(np.quantile(novelty[tracks.known].max(axis=1), q)) for q in OUTSIDE_QUANTILES})
+    best, best_key = (levels[-1], 0.0), (-1.0, -1.0)
+    for outside in levels:
+        for min_confidence in CONFIDENCE_GRID:
+            tagged = mine & (novelty.max(axis=1) <= outside) & (novelty[:, -1] <= not_music) & (confidence >= min_confidence)
+            coverage = tagged.sum() / max(mine.sum(), 1)
+            if coverage < MIN_COVERAGE or not tagged.any():
+                continue
+            key = (float(tracks.correct[tagged].mean()), coverage)
+            if key > best_key:
+                best, best_key = (outside, float(min_confidence)), key
+    return best
+
+
+def _final_detector(trained: TrainedModel, cross: CrossSet | None) -> Novelty:
+    """The detector shipped: fitted on every row the model trained on (once each)."""
+    X, y = [trained.dataset.X], [trained.dataset.y]
+    if cross is not None and cross.train:
+        X.append(cross.dataset.X[cross.known])
+        y.append(cross.dataset.y[cross.known])
+    return Novelty.fit(np.vstack(X), np.concatenate(y), views_of(trained.dataset))
