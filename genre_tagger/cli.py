@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -64,7 +63,13 @@ def model_options(function):
     function = click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                             help="Folder of model bundles (default: $GENRE_TAGGER_MODELS or the shipped pretrained models).")(function)
     return click.option("--model", "model_name", default=None,
-                        help="Model to use (default: the best by grouped-CV balanced track accuracy).")(function)
+                        help=f"Model to use: {_model_names()} (default: the best on GTZAN's grouped CV and on other "
+                             "music, see the model card).")(function)
+
+
+def _model_names() -> str:
+    """The shipped (or $GENRE_TAGGER_MODELS) bundles' names, for --model's help."""
+    return ", ".join(catalogue.available(catalogue.default_models_dir())) or "none found (run retrain)"
 
 
 class _Command(click.Group):
@@ -104,7 +109,7 @@ def config_command() -> None:
         config = read_config(main)
     except ConfigError as error:
         _fail(escape(str(error)))
-    Console(stderr=True).print(display.config_table(config))
+    display.print_table(display.config_table(config))
 
 
 @main.command("plugins")
@@ -119,7 +124,7 @@ def plugins_command() -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row.name, row.version, row.kind, row.consumes, row.source)
-    Console().print(table)
+    display.print_table(table)
 
 
 @main.command()
@@ -175,14 +180,24 @@ def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, cross_labels:
             result = run_retrain(options, registry(), cache, Progress(note, warn, task))
         except (RetrainError, PluginError) as error:
             _fail(escape(str(error)))
-    Console().print(display.scores_table(result.reports))
+    display.print_table(display.scores_table(result.reports))
     if result.effects:
-        Console().print(display.ablation_table(result.effects))
+        display.print_table(display.ablation_table(result.effects))
     console.print(f"Wrote {result.metrics_path} and the model card {result.card_path}", highlight=False)
     if result.failures:
         console.print(f"[yellow]{len(result.failures)} clip(s) could not be used:[/]")
         for failure in result.failures:
             console.print(f"  {escape(failure)}", highlight=False)
+
+
+def _open_json_lines(path: Path | None):
+    """``scan --json``'s output: standard output for ``-``, else the file (an OSError for
+    one that cannot be written, before any analysis)."""
+    if path is None:
+        return None
+    if path == Path("-"):
+        return sys.stdout
+    return open(path, "w", encoding="utf-8", errors="surrogateescape")
 
 
 def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -198,10 +213,13 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @model_options
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a CSV report, one row per file (an existing file that is not a report is refused).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Write JSON Lines, one object per file as it finishes ('-': standard output, and every other "
+                   "line goes to standard error).")
 @click.option("--force", is_flag=True, help="Let --report overwrite an existing file that is not a report.")
 @click.option("--write", is_flag=True, help="Write genre tags. Without it nothing in the library changes (dry run).")
 @click.option("--policy", type=click.Choice(["keep", "overwrite", "append"]), default="keep", show_default=True,
@@ -210,6 +228,11 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--id3-join", default="; ", show_default=True, help="Separator of multiple genres in ID3v2.3.")
 @click.option("--genre-name", "genre_names", multiple=True, metavar="LABEL=Name",
               help="Tag value for a class, e.g. --genre-name hiphop='Hip Hop' (repeatable).")
+@click.option("--genres", "n_genres", default=1, show_default=True, type=click.IntRange(1, 5),
+              help="Tag up to N genres: the winner's, then each whose mean probability is within --genre-margin "
+                   "of it and whose own confidence passes the threshold (multi-valued tags).")
+@click.option("--genre-margin", default=0.15, show_default=True, type=click.FloatRange(0, 1),
+              help="How close (in mean probability) to the winner a further genre must be, with --genres.")
 @min_confidence_option
 @click.option("--max-segments", default=20, show_default=True, type=click.IntRange(0),
               help="Analyse at most N 3-second segments spread evenly over each track (0: all). "
@@ -226,33 +249,41 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
               help="Where --write records every change for 'genre-tagger undo' (default: a new file in ~/.local/share/genre-tagger/journals).")
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary, not every change.")
 @cache_options
-def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v23, id3_join, genre_names,
-         min_confidence, max_segments, vote, jobs, cluster, journal_path, quiet, cache_path, no_cache) -> None:
+def scan(paths, model_name, models_dir, report_path, json_path, force, write, policy, id3v23, id3_join, genre_names,
+         n_genres, genre_margin, min_confidence, max_segments, vote, jobs, cluster, journal_path, quiet, cache_path,
+         no_cache) -> None:
     """Predict the genre of every track under PATHS and (with --write) tag it."""
     from genre_tagger.pipeline.cluster import ClusterError
     from genre_tagger.pipeline.stopping import StopRequest
     from genre_tagger.tagging import journal as journal_module
     from genre_tagger.tagging.library import walk
-    from genre_tagger.tagging.report import ReportError, check_target, write_csv
-    from genre_tagger.tagging.scan import INTERRUPTED, KEPT, TAGGED, WOULD_TAG, ScanOptions, Scanner
+    from genre_tagger.pipeline.audio import AUDIO_EXTENSIONS
+    from genre_tagger.tagging.report import ReportError, check_target, json_line, write_csv
+    from genre_tagger.tagging.scan import FAILED, INTERRUPTED, WOULD_TAG, ScanOptions, Scanner
 
     options = ScanOptions(
         max_segments=max_segments or None, min_confidence=min_confidence, write=write, policy=policy,
         id3_version=3 if id3v23 else 4, id3_join=id3_join, genre_names=_parse_genre_names(genre_names), jobs=jobs,
-        vote=vote, cluster=cluster,
+        vote=vote, genres=n_genres, genre_margin=genre_margin, cluster=cluster,
     )
     (predictor,) = _choose_models(model_name, models_dir)
     try:  # before any analysis: an output that cannot be written is a usage error now, not a traceback later
         if report_path:
             check_target(report_path, force)
+        json_out = _open_json_lines(json_path)
         journal = journal_module.Journal(journal_path or journal_module.default_path(), roots=paths).open() if write else None
     except (ReportError, journal_module.JournalError) as error:
         _fail(escape(str(error)))
+    except OSError as error:
+        _fail(escape(f"{json_path}: cannot be written ({error.strerror or error})"))
     walk_errors: list[str] = []
     files = list(walk(paths, walk_errors.append))
     for error in walk_errors:
         console.print(f"[yellow]skipped[/] {escape(error)}", highlight=False)
-    console.print(f"{len(files)} audio files, model [bold]{predictor.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
+    if not files:
+        _fail(escape(f"no audio files under {', '.join(map(str, paths))} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"))
+    out = console if json_path == Path("-") else display.out  # standard output carries the JSON then
+    out.print(f"{len(files)} audio files, model [bold]{predictor.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
 
     hours = [0.0]
     with StopRequest() as stop, _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as progress:
@@ -261,14 +292,13 @@ def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v2
         def on_result(result, cached):
             hours[0] += (result.duration_s or 0) / 3600
             progress.update(task, advance=1, description=f"scanning ({hours[0]:.2f} h of audio)")
-            if result.status == "failed":
+            if json_out is not None:
+                json_out.write(json_line(result) + "\n")
+                json_out.flush()
+            if result.status == FAILED:
                 progress.console.print(f"[red]failed[/] {escape(result.error)}", highlight=False)
-            elif not quiet and result.status in (TAGGED, WOULD_TAG):
-                shown = options.genre_names.get(result.genre, result.genre)
-                progress.console.print(f"{result.status} {escape(result.path)}: {escape(shown)} ({result.confidence:.0%})",
-                                       highlight=False)
-            elif result.status == KEPT and result.error:  # left as it is for a reason worth saying
-                progress.console.print(f"[yellow]kept[/] {escape(result.error)}", highlight=False)
+            elif not quiet and (line := display.scan_line(result)):
+                out.print(line, highlight=False)
 
         try:
             summary = Scanner(predictor, options, cache, journal, on_result).scan(files, walk_errors, stop)
@@ -279,21 +309,26 @@ def scan(paths, model_name, models_dir, report_path, force, write, policy, id3v2
         finally:
             if journal is not None:
                 journal.close()
+            if json_out not in (None, sys.stdout):
+                json_out.close()
     if report_path:
         try:
             write_csv(summary.results, report_path)
         except ReportError as error:
             _fail(escape(str(error)), 1)
-        console.print(f"Wrote the report {report_path}")
-    Console().print(display.scan_summary_table(summary, options.genre_names))
-    console.print(
+        out.print(f"Wrote the report {escape(str(report_path))}", highlight=False)
+    display.print_table(display.scan_summary_table(summary), out)
+    out.print(
         f"{len(summary.results)} files in {summary.seconds:.1f} s: {summary.from_cache} from cache, "
         f"{len(summary.results) - summary.from_cache} analysed"
     )
+    if summary.failed:
+        console.print(f"[red]{len(summary.failed)} failed[/] (each said above, and in the report's error column)")
     if journal is not None:
-        console.print(f"Journal of changes: {journal.path} (undo with: genre-tagger undo {journal.path} --write)")
+        again = f"{journal.path} --write" if journal_path else "--last --write"
+        out.print(f"Journal of changes: {journal.path} (undo with: genre-tagger undo {again})", highlight=False)
     elif any(r.status == WOULD_TAG for r in summary.results) and not summary.stopped:
-        console.print("Dry run: nothing was written. Add --write to tag the files.")
+        out.print("Dry run: nothing was written. Add --write to tag the files.")
     if summary.stopped:
         done = sum(r.status != INTERRUPTED for r in summary.results)
         why = f"stopped by {stop.name}" if stop() else f"stopped: {summary.stopped}"
@@ -314,7 +349,7 @@ def undo(journal_path: Path | None, last: bool, list_only: bool, write: bool, ca
     from genre_tagger.tagging import journal as journal_module
 
     if list_only:
-        Console(stderr=True).print(display.journals_table(journal_module.list_journals(), journal_module.journals_dir()))
+        display.print_table(display.journals_table(journal_module.list_journals(), journal_module.journals_dir()))
         return
     if last == (journal_path is not None):
         raise click.UsageError("name a journal, or pass --last (or --list)")
@@ -329,7 +364,7 @@ def undo(journal_path: Path | None, last: bool, list_only: bool, write: bool, ca
         except journal_module.JournalError as error:
             _fail(escape(str(error)))
     title = f"Undo {journal_path}" + ("" if write else " (dry run: nothing written)")
-    Console(stderr=True).print(display.undo_table(title, results))
+    display.print_table(display.undo_table(title, results))
     if not write and any(r.status == "would restore" for r in results):
         console.print(f"Dry run: add --write to restore these genres (genre-tagger undo {journal_path} --write).")
     sys.exit(1 if any(r.status == "error" for r in results) else 0)
@@ -340,8 +375,7 @@ def undo(journal_path: Path | None, last: bool, list_only: bool, write: bool, ca
               help="CSV of your labels: a path column (path/file/filename/location) and a genre column "
                    "(genre/label/class/tag); comma, semicolon or tab separated.")
 @click.option("--model", "model_name", default=None,
-              help="Model to evaluate, or 'all' for every available model side by side "
-                   "(default: the best by grouped-CV balanced track accuracy).")
+              help=f"Model to evaluate: {_model_names()}, or 'all' for every one side by side (default: scan's).")
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of model bundles (default: $GENRE_TAGGER_MODELS or the shipped pretrained models).")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
@@ -407,16 +441,15 @@ def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, ad
         except BundleError as error:  # a model is made on first use: see models.bundle.load
             _fail(str(error))
 
-    out = Console()
-    out.print(display.evaluation_summary_table(result))
+    display.print_table(display.evaluation_summary_table(result))
     for model in result.models:
         if model.scores is None:
             continue
-        out.print(display.per_class_table(model))
-        out.print(display.confusion_table(model.model, model.scores))
-        out.print(display.risk_coverage_table(model))
+        display.print_table(display.per_class_table(model))
+        display.print_table(display.confusion_table(model.model, model.scores))
+        display.print_table(display.risk_coverage_table(model))
         if model.prior_shift is not None:
-            out.print(display.confusion_table(f"{model.model}, priors adjusted", model.prior_shift.scores))
+            display.print_table(display.confusion_table(f"{model.model}, priors adjusted", model.prior_shift.scores))
     display.print_left_out(result)
     for model in result.models:
         console.print(f"{model.model}: {model.from_cache} from cache, {model.analysed} analysed", highlight=False)

@@ -19,12 +19,23 @@ if TYPE_CHECKING:  # named in annotations only: a scan answered from the cache i
     from genre_tagger.evaluation.evaluate import Evaluation, ModelEvaluation
     from genre_tagger.evaluation.scores import Scores
     from genre_tagger.tagging.journal import JournalInfo, UndoResult
-    from genre_tagger.tagging.scan import ScanSummary
+    from genre_tagger.tagging.scan import ScanSummary, TrackResult
     from genre_tagger.training.ablation import LeverEffect
     from genre_tagger.training.modelcard import ModelReport
 
-# soft_wrap: a one-line error stays one line in logs, whatever the terminal width
+# soft_wrap: a one-line error stays one line in logs, whatever the terminal width.
+# ``console`` (standard error) carries progress, warnings and errors; ``out`` (standard
+# output, looked up when printing, so tests can capture it) what a command found.
 console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+#: the width of tables printed to a pipe or a file (a terminal's own width limits them there)
+PIPE_WIDTH = 200
+
+
+def print_table(table: Table, to: Console | None = None) -> None:
+    """Print ``table`` whole: cut to the terminal's width only on a terminal."""
+    to = to or out
+    to.print(table, width=None if to.is_terminal else PIPE_WIDTH)
 
 
 class _ConsoleHandler(logging.Handler):
@@ -43,6 +54,10 @@ def show_library_warnings() -> None:
 
 
 def progress_bar() -> Progress:
+    """A progress bar on standard error; lines printed to standard output while it runs
+    land above it when both are the terminal, and in the file when output is redirected."""
+    import sys
+
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -50,6 +65,7 @@ def progress_bar() -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
+        redirect_stdout=sys.stdout.isatty(),
     )
 
 
@@ -99,19 +115,31 @@ def scores_table(reports: list[ModelReport]) -> Table:
 # --------------------------------------------------------------------------- scan and undo
 
 
-def scan_summary_table(summary: ScanSummary, genre_names: dict[str, str]) -> Table:
+def scan_line(result: TrackResult) -> str | None:
+    """A scan's line for one file (``None`` for a failure: an error line on its own)."""
+    path = escape(result.path)
+    now = escape("; ".join(result.current) or "(none)")
+    if result.status in ("tagged", "would tag"):
+        return f"{result.status} {path}: {now} -> [bold]{escape('; '.join(result.written))}[/] ({result.confidence:.0%})"
+    if result.status == "kept":
+        model = "; ".join(result.genres) or result.genre
+        return f"[yellow]kept[/] {escape(result.error)}; the model says {escape(model)} ({result.confidence:.0%})"
+    if result.status == "uncertain":
+        return f"[yellow]{result.status}[/] {escape(result.error)}"
+    return None
+
+
+def scan_summary_table(summary: ScanSummary) -> Table:
     table = Table(title="Scan summary")
     table.add_column("genre / status")
     table.add_column("tracks", justify="right")
     for genre, n in summary.genre_counts().most_common():
-        table.add_row(genre_names.get(genre, genre), str(n))
+        table.add_row(escape(genre), str(n))
     table.add_section()
     for status, n in summary.status_counts().most_common():
         table.add_row(status, str(n))
     if summary.walk_errors:
         table.add_row("folders/files skipped", str(len(summary.walk_errors)))
-    for failed in summary.failed:
-        table.add_row(f"[red]failed[/] {failed.error}", "")
     return table
 
 

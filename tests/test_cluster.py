@@ -94,8 +94,8 @@ def test_cluster_report_equals_a_single_machine_scan(dask_cluster, tiny_models, 
     alone = scan_report(library, tiny_models, tmp_path / "alone.csv")
     rows = {Path(r.path).name: r for r in read_csv(tmp_path / "alone.csv")}
     assert rows["broken.mp3"].status == "failed" and "broken.mp3" in rows["broken.mp3"].error
-    assert {r.genre for name, r in rows.items() if name.startswith("metal")} == {"metal"}
-    assert {r.genre for name, r in rows.items() if name.startswith("classical")} == {"classical"}
+    assert {r.genre for name, r in rows.items() if name.startswith("metal")} == {"Metal"}
+    assert {r.genre for name, r in rows.items() if name.startswith("classical")} == {"Classical"}
 
     monkeypatch.setattr(workers, "analyse", lambda *a, **k: pytest.fail("analysed on the client"))
     monkeypatch.setattr(cluster_module, "analyse", lambda *a, **k: pytest.fail("analysed on the client"))
@@ -114,7 +114,7 @@ def test_cluster_local_is_sized_by_jobs(tiny_models, tmp_path, no_local_analysis
     assert rows["broken.mp3"].status == "failed"
     for name, row in rows.items():
         if name != "broken.mp3":
-            assert row.status == "would tag" and row.genre == ("metal" if name.startswith("metal") else "classical"), row
+            assert row.status == "would tag" and row.genre == ("Metal" if name.startswith("metal") else "Classical"), row
 
 
 def test_write_through_the_cluster_tags_files_and_fills_the_cache(dask_cluster, tiny_models, tmp_path, no_local_analysis):

@@ -93,6 +93,26 @@ class TrackPrediction:
             return Assessment(vote.confidence, (), LOW_CONFIDENCE if low else None)
         return predictor.assessor.assess(self.mean_proba.get(vote.genre, 0.0), self.novelty, min_confidence)
 
+    def genres(self, predictor: Predictor, vote: Vote, n: int = 1, margin: float = 0.15,
+               min_confidence: float | None = None) -> list[str]:
+        """The track's genres, at most ``n``: the vote's, then those whose mean probability
+        is within ``margin`` of its and that are themselves likely enough (their
+        confidence, calibrated as the winner's is, at least the threshold), most
+        probable first."""
+        winner = self.mean_proba.get(vote.genre, 0.0)
+        others = sorted((g for g in self.mean_proba if g != vote.genre), key=lambda g: -self.mean_proba[g])
+        chosen = [vote.genre]
+        for genre in others[: max(n - 1, 0)]:
+            score = self.mean_proba[genre]
+            if score < winner - margin or score <= 0:
+                break
+            likely = (predictor.assessor.assess(score, None, min_confidence).reason is None if predictor.assessor
+                      else score >= (min_confidence or 0.0))
+            if not likely:
+                break
+            chosen.append(genre)
+        return chosen
+
     def to_json(self) -> dict[str, Any]:
         return {"format": self.FORMAT, "segments": self.segments, "votes": self.votes, "mean_proba": self.mean_proba,
                 "duration_s": self.duration_s, "stamp": list(self.stamp) if self.stamp else None, "silent": self.silent,

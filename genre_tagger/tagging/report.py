@@ -11,6 +11,7 @@ recommends for CSV injection: a leading ``'``; :func:`read_csv` takes it off aga
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 from typing import Iterable
@@ -18,7 +19,13 @@ from typing import Iterable
 from genre_tagger.pipeline.files import check_free_space
 from genre_tagger.tagging.scan import TrackResult
 
-COLUMNS = ["path", "genre", "confidence", "top3", "segments", "model", "duration_s", "status", "error"]
+#: the report's columns: ``class`` is the model's class (``hiphop``) of ``genre`` (``Hip-Hop``),
+#: ``current_genre`` the genres the file held, ``genres_written`` what it holds after the
+#: write (or would: a dry run), several joined by ``; ``
+COLUMNS = ["path", "genre", "class", "confidence", "top3", "segments", "model", "duration_s", "status",
+           "current_genre", "genres_written", "error"]
+_FIELDS = {"class": "label", "current_genre": "current", "genres_written": "written"}  # column -> TrackResult field
+LIST_SEPARATOR = "; "
 #: first characters that make a spreadsheet read a cell as a formula
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -88,8 +95,7 @@ def write_csv(results: Iterable[TrackResult], path: str | Path) -> None:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             for result in results:
-                row = result.as_row()
-                writer.writerow({column: "" if row[column] is None else neutralise(str(row[column])) for column in COLUMNS})
+                writer.writerow({column: neutralise(_cell(result, column)) for column in COLUMNS})
         os.replace(temporary, path)
     except OSError as error:
         try:
@@ -97,6 +103,18 @@ def write_csv(results: Iterable[TrackResult], path: str | Path) -> None:
         except OSError:
             pass
         raise ReportError(f"{path}: cannot be written ({error.strerror or error})") from None
+
+
+def _cell(result: TrackResult, column: str) -> str:
+    value = getattr(result, _FIELDS.get(column, column))
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(value)
+    return "" if value is None else str(value)
+
+
+def json_line(result: TrackResult) -> str:
+    """One line of ``scan --json``: the result as a JSON object (lists as lists)."""
+    return json.dumps(result.as_row(), ensure_ascii=False)
 
 
 def read_csv(path: str | Path) -> list[TrackResult]:
@@ -109,13 +127,20 @@ def read_csv(path: str | Path) -> list[TrackResult]:
             TrackResult(
                 path=row["path"],
                 genre=row["genre"],
+                label=row.get("class", ""),
                 confidence=float(row["confidence"]) if row["confidence"] else None,
                 top3=row["top3"],
                 segments=int(row["segments"]) if row["segments"] else None,
                 model=row["model"],
                 duration_s=float(row["duration_s"]) if row["duration_s"] else None,
                 status=row["status"],
+                current=_listed(row.get("current_genre", "")),
+                written=_listed(row.get("genres_written", "")),
                 error=row["error"],
             )
         )
     return results
+
+
+def _listed(cell: str) -> list[str]:
+    return cell.split(LIST_SEPARATOR) if cell else []

@@ -21,7 +21,7 @@ from genre_tagger.pipeline.analysis import SILENT_NOTE, selection_name
 from genre_tagger.pipeline.stopping import never
 from genre_tagger.tagging.journal import Journal, JournalError, tag_file
 from genre_tagger.tagging.library import StaleTemporaries
-from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError, UnsafeTagError
+from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError, UnsafeTagError, read_genres
 
 # 20 segments (60 s of audio) spread evenly over a track: a 4-minute track has 80, and
 # 20 evenly spaced ones cover intro, body and outro while scanning 4x less audio; a vote
@@ -46,6 +46,8 @@ class ScanOptions:
     genre_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENRE_NAMES))
     jobs: int = 1
     vote: str = "majority"  # or "soft": the class of highest mean probability
+    genres: int = 1  # at most this many genres per track (see TrackPrediction.genres)
+    genre_margin: float = 0.15  # ... each within this mean probability of the winner's
     cluster: str | None = None  # a Dask scheduler address, or "local": analyse there (see genre_tagger.pipeline.cluster)
 
     def cache_settings(self) -> str:
@@ -54,16 +56,28 @@ class ScanOptions:
 
 @dataclass
 class TrackResult:
-    """One row of the report."""
+    """One file's outcome: a row of the report, a line of ``--json``.
+
+    ``genre`` is the genre as it is (or would be) tagged (``unknown`` when uncertain),
+    ``label`` the class the model voted for (``hiphop`` for ``Hip-Hop``), ``genres`` every
+    genre chosen for the track (``--genres N``), ``current`` the genres the file held
+    when scanned and ``written`` what it holds after the tag policy (``[]`` when
+    nothing is or would be written). ``error`` says why a file failed, was kept or is
+    uncertain.
+    """
 
     path: str
     genre: str = ""
+    label: str = ""
     confidence: float | None = None
     top3: str = ""
     segments: int | None = None
     model: str = ""
     duration_s: float | None = None
     status: str = ""
+    genres: list[str] = field(default_factory=list)
+    current: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
     error: str = ""
 
     def as_row(self) -> dict:
@@ -100,6 +114,15 @@ def _uncertain_note(assessment: Assessment, genre: str) -> str:
     if assessment.reason == OUTSIDE:
         return f"unlike every genre the model knows (it would have said {genre}): not tagged"
     return f"{genre} only {assessment.confidence:.0%} likely, below the threshold: not tagged"
+
+
+def _current_genres(path: Path) -> list[str]:
+    """The genres ``path`` holds now; ``[]`` when it has none or they cannot be read (a
+    file to be tagged then fails, saying why)."""
+    try:
+        return read_genres(path)
+    except TagError:
+        return []
 
 
 def format_top(top: list) -> str:
@@ -207,26 +230,31 @@ class Scanner:
         confidence threshold and the tag policy to a prediction."""
         decision = prediction.decide(self.options.vote)
         assessment = prediction.assess(self.predictor, decision, self.options.min_confidence)
+        names = self.options.genre_names
         result = TrackResult(
             str(path),
-            genre=decision.genre,
+            genre=names.get(decision.genre, decision.genre),
+            label=decision.genre,
             confidence=round(assessment.confidence, 4),
             top3=format_top(decision.top),
             segments=prediction.segments,
             model=self.predictor.name,
             duration_s=prediction.duration_s,
+            current=_current_genres(path),
         )
         if assessment.reason is not None:
             result.genre, result.status = UNKNOWN, UNCERTAIN
             result.error = f"{path}: {_uncertain_note(assessment, decision.genre)}"
             return result
-        display_name = self.options.genre_names.get(result.genre, result.genre)
+        labels = prediction.genres(self.predictor, decision, self.options.genres, self.options.genre_margin,
+                                   self.options.min_confidence)
+        result.genres = [names.get(label, label) for label in labels]
         expect = FileStamp(*(prediction.stamp or key[1:]))
         try:
             written = tag_file(
                 self.journal,
                 path,
-                [display_name],
+                result.genres,
                 policy=self.options.policy,
                 id3_version=self.options.id3_version,
                 id3_join=self.options.id3_join,
@@ -239,8 +267,10 @@ class Scanner:
         except TagError as error:
             result.status, result.error = FAILED, str(error)
             return result
+        result.written = written or []
         if written is None:
             result.status = KEPT
+            result.error = f"{path}: already tagged {'; '.join(result.current)}, kept (--policy {self.options.policy})"
         elif self.options.write:
             result.status = TAGGED
             self._carry_cache_forward(path, key)

@@ -23,6 +23,7 @@ with and without the lever (the same clips, each scored by a model that did not 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from sklearn.base import clone
@@ -77,32 +78,35 @@ def _cross(cv: CrossValidation, cross: CrossSet | None, key: str = KEY) -> float
 
 
 def ablate(name: str, prototype: GenreModel, trained: TrainedModel, augmented: list[Dataset],
-           cross: CrossSet | None = None) -> list[LeverEffect]:
+           cross: CrossSet | None = None, on_lever: Callable[[str], None] = lambda lever: None) -> list[LeverEffect]:
     """The effect of each lever that applies to the model ``name`` (estimator
     ``prototype``), as trained in ``trained`` (with ``augmented`` copies of its clips,
-    possibly none, and the ``cross`` clips)."""
+    possibly none, and the ``cross`` clips). ``on_lever`` is told each lever as its
+    grouped CV starts."""
     dataset, cv = trained.dataset, trained.cv
     scores, with_cross = cv.scores, _cross(cv, cross)
 
-    def row(lever: str, without: CrossValidation, without_cross: CrossSet | None = cross) -> LeverEffect:
-        return compare(name, lever, scores, without.scores, cross=(with_cross, _cross(without, without_cross)))
+    def row(lever: str, without: Callable[[], CrossValidation], without_cross: CrossSet | None = cross) -> LeverEffect:
+        on_lever(lever)
+        cv_without = without()
+        return compare(name, lever, scores, cv_without.scores, cross=(with_cross, _cross(cv_without, without_cross)))
 
     rows = []
     if len(dataset.features) > 1:
         first, *extra = dataset.features
         narrow = cross.select((first,)) if cross is not None else None
-        without = grouped_cv(prototype, dataset.select((first,)), augmented=[a.select((first,)) for a in augmented],
-                             cross=narrow)
-        rows.append(row(f"{', '.join(extra)} features (beside {first})", without, narrow))
+        rows.append(row(f"{', '.join(extra)} features (beside {first})", lambda: grouped_cv(
+            prototype, dataset.select((first,)), augmented=[a.select((first,)) for a in augmented], cross=narrow), narrow))
     if augmented:
-        rows.append(row("augmentation: degraded copies of the training clips", grouped_cv(prototype, dataset, cross=cross)))
+        rows.append(row("augmentation: degraded copies of the training clips",
+                        lambda: grouped_cv(prototype, dataset, cross=cross)))
     if weighs_classes(prototype):
         unweighted = clone(prototype).set_params(class_weight=None)
-        rows.append(row("balanced class weights", grouped_cv(unweighted, dataset, augmented=augmented, cross=cross)))
+        rows.append(row("balanced class weights", lambda: grouped_cv(unweighted, dataset, augmented=augmented, cross=cross)))
     if cross is not None and cross.train:
         scored_only = cross.without_training()
-        without = grouped_cv(prototype, dataset, augmented=augmented, cross=scored_only)
-        rows.append(row("other music (--cross-labels) in training", without, scored_only))
+        rows.append(row("other music (--cross-labels) in training",
+                        lambda: grouped_cv(prototype, dataset, augmented=augmented, cross=scored_only), scored_only))
     rows.append(compare(name, "soft vote instead of majority", scores, scores, with_key=f"{KEY}_soft",
                         cross=(with_cross, _cross(cv, cross, f"{KEY}_soft"))))
     return rows

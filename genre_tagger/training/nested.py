@@ -22,6 +22,7 @@ rows it is given, so they stay inside every fold too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from sklearn.base import clone
@@ -87,7 +88,8 @@ def _inner_scores(prototype: GenreModel, train: Dataset, augmented: list[Dataset
 
 
 def nested_cv(prototype: GenreModel, dataset: Dataset, augmented: list[Dataset] = (),
-              n_folds: int = N_FOLDS, inner_folds: int = INNER_FOLDS, extra: list[Dataset] = ()) -> dict:
+              n_folds: int = N_FOLDS, inner_folds: int = INNER_FOLDS, extra: list[Dataset] = (),
+              on_fold: Callable[[], None] = lambda: None) -> dict:
     """Nested grouped CV of ``prototype`` with its levers chosen in each outer fold.
 
     ``dataset`` holds every extractor the model reads; ``augmented`` are degraded copies
@@ -95,7 +97,8 @@ def nested_cv(prototype: GenreModel, dataset: Dataset, augmented: list[Dataset] 
     The outer folds are the grouped CV's own
     (:func:`genre_tagger.training.crossval.clip_folds`), so the score compares with it fold for
     fold. Returns the pooled track balanced accuracy over the outer test clips, its
-    spread across outer folds, and the configuration each outer fold chose.
+    spread across outer folds, and the configuration each outer fold chose. ``on_fold``
+    is called as each outer fold is done.
     """
     augmented = list(augmented)
     candidates = configurations(prototype, dataset, augmented)
@@ -114,6 +117,7 @@ def nested_cv(prototype: GenreModel, dataset: Dataset, augmented: list[Dataset] 
         track_pred.append(predicted)
         per_fold.append(balanced_accuracy(truth, predicted))
         chosen.append({"configuration": best.describe(), "inner_score": inner[best]})
+        on_fold()
     return {
         "track_balanced_accuracy": balanced_accuracy(np.concatenate(track_true), np.concatenate(track_pred)),
         "track_balanced_accuracy_std": float(np.std(per_fold)),

@@ -36,7 +36,7 @@ from genre_tagger.evaluation.labels import LabelsError
 from genre_tagger.training import ablation, ensemble_weights, modelcard, nested
 from genre_tagger.training.assess import fit_assessor
 from genre_tagger.training.clips import Clip, find_clips, labelled_clips, read_split_dir
-from genre_tagger.training.crossval import N_FOLDS, CrossSet, TrainedModel, train_and_score
+from genre_tagger.training.crossval import N_FOLDS, CrossSet, TrainedModel, clip_folds, train_and_score
 from genre_tagger.training.dataset import Dataset, build_dataset, drop_duplicate_rows
 from genre_tagger.training.degrade import DEGRADATIONS
 
@@ -209,7 +209,9 @@ def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], spl
     report = modelcard.ModelReport(spec.name, f"on {features}: {modelcard.rounded(trained.model.save().params)}",
                                    trained.metrics, summary, set(dataset.versions))
     progress.note(f"  saved {options.out_dir / spec.name} ({trained.seconds:.0f} s)")
-    effects = ablation.ablate(spec.name, prototype, trained, augmented, model_cross) if options.ablation else []
+    effects = ablation.ablate(spec.name, prototype, trained, augmented, model_cross,
+                              on_lever=lambda lever: progress.note(f"  ablation of {spec.name}: without {lever} ...")
+                              ) if options.ablation else []
     return _Trained(spec, trained, augmented, saved, report, effects, model_cross)
 
 
@@ -234,8 +236,10 @@ def nest(model: _Trained, progress: Progress) -> None:
     recorded in its metrics and bundle."""
     progress.note(f"Nested grouped CV of {model.spec.name} (levers chosen inside each outer fold) ...")
     extra = model.cross.training_rows() if model.cross is not None else []
+    outer_folds = len(np.unique(clip_folds(model.trained.dataset)))
+    on_fold = progress.task(f"nested CV of {model.spec.name} (outer folds)", outer_folds)
     model.trained.metrics["nested_cv"] = nested.nested_cv(model.spec.make(), model.trained.dataset, model.augmented,
-                                                          extra=extra)
+                                                          extra=extra, on_fold=on_fold)
     bundle_module.save(model.bundle, model.bundle.path)
 
 
