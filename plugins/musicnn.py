@@ -4,8 +4,17 @@ musicnn (Pons & Serra, "musicnn: pre-trained convolutional neural networks for m
 audio tagging", 2019; ISC licence, see ``musicnn_LICENSE.txt``) is the ``MSD_musicnn``
 model of the ``musicnn`` package. Its weights ship beside this module
 (``musicnn_msd.npz``, exported from that package's TensorFlow checkpoint by
-``benchmarks/explore_musicnn.py export``) and its forward
-pass is written here in numpy, so neither TensorFlow nor a download is needed.
+``benchmarks/explore_musicnn.py export``), and so does its forward pass, twice, so
+neither TensorFlow nor a download is needed:
+
+- ``onnx``: ``musicnn_msd.onnx``, built from those weights by
+  ``scripts/build_musicnn_onnx.py``, run by ONNX Runtime on one thread (about half the
+  time of the numpy pass); the default wherever ``onnxruntime`` can be imported;
+- ``numpy``: :func:`embed_numpy`, written here; the fallback without ``onnxruntime``.
+
+Both give the same embedding to float32 rounding (within 1e-5; the tests hold them
+within 1e-4), so the extractor's :attr:`Musicnn.version` does not depend on which ran.
+The environment variable ``GENRE_TAGGER_MUSICNN`` (``onnx`` or ``numpy``) chooses one.
 
 Per 3-second segment (22050 Hz), as ``musicnn.extractor`` prepares its input:
 
@@ -27,6 +36,7 @@ channels; a dense layer of 200 ReLU units, batch-normalised: the embedding (musi
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import librosa  # cheap: librosa imports its submodules (and numba, scipy) on first use
@@ -39,6 +49,11 @@ from genre_tagger.segments import SAMPLE_RATE
 from genre_tagger.spectrum import Segments
 
 WEIGHTS = Path(__file__).with_name("musicnn_msd.npz")
+#: the same network for ONNX Runtime, built from WEIGHTS by scripts/build_musicnn_onnx.py
+ONNX_MODEL = Path(__file__).with_name("musicnn_msd.onnx")
+#: the environment variable that chooses the forward pass, one of BACKENDS
+BACKEND_VARIABLE = "GENRE_TAGGER_MUSICNN"
+BACKENDS = ("onnx", "numpy")
 MUSICNN_SR = 16000
 N_FFT = 512
 HOP_LENGTH = 256
@@ -46,8 +61,10 @@ N_MELS = 96
 N_FRAMES = 187  # musicnn's input patch: 3 s at 16 kHz
 EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 N_UNITS = 200
-#: segments per forward pass, which bounds its memory (about 25 MB per segment)
-EMBED_SEGMENTS = 4
+#: segments per forward pass. Passes of more are no faster, on either path, and take more
+#: memory: about 45 MB per segment that ONNX Runtime's memory arena keeps for the next pass,
+#: and 30 MB per segment at the numpy pass's peak (benchmarks/results/musicnn_levers.md)
+EMBED_SEGMENTS = 1
 
 
 @functools.cache
@@ -59,7 +76,12 @@ def weights() -> dict[str, np.ndarray]:
 
 def log_mel_patches(samples: np.ndarray) -> np.ndarray:
     """musicnn's input, float32 ``[n, 187, 96]``, from 22050 Hz segments ``[n, n_samples]``."""
-    y = librosa.resample(samples, orig_sr=SAMPLE_RATE, target_sr=MUSICNN_SR, axis=-1)
+    return log_mel_16k(librosa.resample(samples, orig_sr=SAMPLE_RATE, target_sr=MUSICNN_SR, axis=-1))
+
+
+def log_mel_16k(y: np.ndarray) -> np.ndarray:
+    """musicnn's input, float32 ``[n, 187, 96]``, from 16 kHz segments ``[n, n_samples]``
+    (steps 2 and 3 above)."""
     mel = librosa.feature.melspectrogram(y=y, sr=MUSICNN_SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS)
     mel = np.swapaxes(mel, -1, -2)[:, :N_FRAMES]
     if mel.shape[1] < N_FRAMES:  # segments shorter than 3 s: silence after them
@@ -105,8 +127,66 @@ def _front_filters(columns: np.ndarray, layer: str, norm: str) -> np.ndarray:
     return _relu_batch_norm(np.where(scale > 0, raw.max(axis=2), raw.min(axis=2)), norm)
 
 
+@functools.cache
+def onnx_session():
+    """An ``onnxruntime.InferenceSession`` of :data:`ONNX_MODEL`, made once per process.
+
+    One thread, operators run in sequence: scans run one worker process per core, and
+    more threads per process would only contend. ``onnxruntime`` is imported here, not
+    with the module (about 0.15 s), so commands that embed nothing never pay for it.
+    Raises ``ImportError`` without ``onnxruntime``.
+    """
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(ONNX_MODEL), session_options(), providers=["CPUExecutionProvider"])
+
+
+def session_options():
+    """The ``onnxruntime.SessionOptions`` of :func:`onnx_session` (see there)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+@functools.cache
+def _onnx_importable() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def backend() -> str:
+    """The forward pass :func:`embed` runs: ``$GENRE_TAGGER_MUSICNN`` when set (``onnx``
+    or ``numpy``), else ``onnx`` where ``onnxruntime`` can be imported, else ``numpy``.
+    Raises ``ValueError`` for another value of the variable."""
+    chosen = os.environ.get(BACKEND_VARIABLE, "").strip().lower()
+    if chosen and chosen not in BACKENDS:
+        raise ValueError(f"${BACKEND_VARIABLE}={chosen!r}: expected one of {', '.join(BACKENDS)}")
+    return chosen or ("onnx" if _onnx_importable() else "numpy")
+
+
 def embed(patches: np.ndarray) -> np.ndarray:
-    """The embedding, float32 ``[n, 200]``, of musicnn input patches ``[n, 187, 96]``."""
+    """The embedding, float32 ``[n, 200]``, of musicnn input patches ``[n, 187, 96]``, by
+    the forward pass :func:`backend` names (both agree within 1e-5)."""
+    return embed_onnx(patches) if backend() == "onnx" else embed_numpy(patches)
+
+
+def embed_onnx(patches: np.ndarray) -> np.ndarray:
+    """:func:`embed_numpy`'s embedding, float32 ``[n, 200]``, of patches ``[n, 187, 96]``
+    computed by ONNX Runtime from :data:`ONNX_MODEL`."""
+    if len(patches) == 0:  # a graph with a zero-sized batch is not worth a session
+        return np.empty((0, N_UNITS), np.float32)
+    return onnx_session().run(["embedding"], {"patches": np.ascontiguousarray(patches, dtype=np.float32)})[0]
+
+
+def embed_numpy(patches: np.ndarray) -> np.ndarray:
+    """The embedding, float32 ``[n, 200]``, of musicnn input patches ``[n, 187, 96]``, in numpy."""
     scale, shift = _scale_shift("batch_normalization")
     x = patches * scale + shift
     padded = np.pad(x, ((0, 0), (3, 3), (0, 0)))  # 'valid' 7-frame kernels keep 187 frames
@@ -148,7 +228,7 @@ class Musicnn:
         rows = []
         for batch in spectrum.batches(segments):
             patches = log_mel_patches(batch.samples)
-            # the front end's unfolded inputs take about 25 MB per segment: a few at a time
+            # one segment at a time: as fast as more, and memory stays low (see EMBED_SEGMENTS)
             rows += [embed(patches[start : start + EMBED_SEGMENTS]) for start in range(0, len(patches), EMBED_SEGMENTS)]
         return np.concatenate(rows).astype(np.float64) if rows else np.empty((0, N_UNITS))
 
