@@ -3,24 +3,34 @@
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_scan.py [--data ../shared/data/gtzan] [--tracks 24]
-        [--naive-tracks 2] [--long-minutes 120] [--cached-tracks 2000] [--out results.json]
+        [--model NAME] [--naive-tracks 2] [--long-minutes 120] [--cached-tracks 2000]
+        [--note TEXT] [--out results.json]
+
+A quick run: ``--tracks 4 --naive-tracks 1 --long-minutes 0 --cached-tracks 0 --repeat 1``.
 
 What it does, in one run, in a temporary folder:
 
-1. builds a library of ``--tracks`` 4-minute tracks, each 8 GTZAN clips of one genre
-   end to end, encoded in turn as mp3, flac, ogg (Vorbis) and m4a (AAC);
-2. uses the shipped models in ``pretrained/`` when there are any, else trains a KNN
-   quickly on a few clips per genre (``genre-tagger retrain``, timed and reported);
+1. builds a library that looks like users' files: ``--tracks`` 4-minute tracks, each
+   8 GTZAN clips of one genre end to end, resampled to 44.1 or 48 kHz and made stereo,
+   encoded in turn as mp3 at 128-320 kbit/s, flac and m4a (AAC) (:data:`VARIANTS`);
+2. uses a copy of the shipped models in ``pretrained/`` (taken at the start, so a
+   retrain writing there cannot change them mid-run) and the model ``scan`` picks by
+   default, or ``--model``; without shipped models it trains a KNN quickly on a few clips
+   per genre (``genre-tagger retrain``, timed and reported);
 3. times ``genre-tagger scan --no-cache`` (a subprocess, as a user runs it) at
    ``--jobs 1`` and ``--jobs 2``, with the default ``--max-segments 20`` and with
    ``--max-segments 0`` (every segment), the fastest of ``--repeat`` runs each, and records the peak memory of the scan and its
    workers (sums of their PSS and of their RSS, sampled from /proc, and the
-   largest single process from ``getrusage(RUSAGE_CHILDREN)``); then scans the first
+   largest single process from ``getrusage(RUSAGE_CHILDREN)``); with a model that reads
+   musicnn, the every-segment ``--jobs 1`` scan once more with musicnn's numpy forward
+   pass (``GENRE_TAGGER_MUSICNN=numpy``, the path before ONNX Runtime); then scans the first
    half of the library again (every segment) so that the difference gives the marginal
    throughput, without the fixed start-up of a command;
 4. times the naive reference on the first ``--naive-tracks`` tracks: decode, cut into
    3-s segments, ``reference_features`` on every segment; and, interleaved with it on the
    same files and in this process, the plugin's batched ``extract`` (decode included);
+   and musicnn's two forward passes, ONNX Runtime and numpy, on the same segments
+   (milliseconds per segment, one thread each, and how far apart their outputs are);
 5. times a second, cached scan: the library is scanned once with a cache, then
    ``--cached-tracks`` hard links to its files are given the same cached results, and the
    cached scan is timed in this process (``Scanner.scan``) and as a command, with a
@@ -31,8 +41,9 @@ What it does, in one run, in a temporary folder:
 Throughput is audio seconds per wall second (``x realtime``): "library" counts the whole
 duration of the files scanned, "analysed" only the 3-s segments features were computed
 for. Timings on a shared machine move with its load: ratios measured side by side in one
-run are what to compare. Prints a table, writes JSON (default
-benchmarks/results/bench_scan.json) and a Markdown table next to it.
+run are what to compare (the load average at start and end is recorded; ``--note`` says
+what else ran). Prints a table and the goals of issue #23 against what was measured,
+writes JSON (default benchmarks/results/bench_scan.json) and a Markdown table next to it.
 """
 
 from __future__ import annotations
@@ -55,17 +66,38 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SR = 22050
 CLIP_SECONDS = 30
-FORMATS = ("mp3", "flac", "ogg", "m4a")
+#: what the tracks of the library are, in turn: (extension, sample rate in Hz, bit rate in
+#: bit/s, None for lossless): mostly mp3 at the usual rates, some flac and AAC, at CD and
+#: video rates, as a library ripped and bought over the years holds
+VARIANTS = (("mp3", 44100, 320_000), ("flac", 44100, None), ("m4a", 44100, 256_000), ("mp3", 48000, 128_000),
+            ("mp3", 44100, 192_000), ("flac", 48000, None), ("m4a", 48000, 192_000), ("mp3", 44100, 256_000))
+#: the right channel lags the left by this much and is this much quieter, as a spaced
+#: pair of microphones would have it: the channels differ, so decoding and the mix down
+#: to mono do a stereo file's work
+STEREO_DELAY_S = 0.0003
+STEREO_GAIN = 0.9
 
 
 # ------------------------------------------------------------------------------ audio
 
 
-def encode(path: Path, chunks, sr: int = SR) -> float:
-    """Encode float32 mono ``chunks`` (an iterable, streamed) to ``path``; returns seconds written."""
+def encode(path: Path, chunks, sr: int = SR, bit_rate: int | None = None) -> float:
+    """Encode float32 ``chunks`` (``[n]`` mono or ``[channels, n]``; an iterable, streamed) at
+    ``sr`` Hz to ``path``; returns seconds written."""
     from genre_tagger.pipeline.encode import encode as encode_audio
 
-    return encode_audio(path, chunks, sr, path.suffix.lstrip(".")) / sr
+    return encode_audio(path, chunks, sr, path.suffix.lstrip("."), bit_rate=bit_rate) / sr
+
+
+def users_audio(y: np.ndarray, rate: int) -> np.ndarray:
+    """A 22050 Hz mono clip ``y [n]`` as a user's file holds it: resampled to ``rate`` Hz
+    (soxr, high quality) and stereo, float32 ``[2, n * rate / 22050]``."""
+    import soxr
+
+    left = soxr.resample(y, SR, rate, quality="HQ").astype(np.float32)
+    delay = round(STEREO_DELAY_S * rate)
+    right = STEREO_GAIN * np.concatenate([np.zeros(delay, np.float32), left[: len(left) - delay]])
+    return np.stack([left, right])
 
 
 def clips_by_genre(data: Path) -> dict[str, list[Path]]:
@@ -89,7 +121,8 @@ def read_clip(path: Path) -> np.ndarray:
 
 
 def build_library(folder: Path, genres: dict[str, list[Path]], n_tracks: int, minutes: float) -> list[dict]:
-    """``n_tracks`` tracks of ``minutes``, each clips of one genre end to end, formats in turn."""
+    """``n_tracks`` tracks of ``minutes``, each clips of one genre end to end, as users'
+    files (:func:`users_audio`), formats, rates and bit rates in turn (:data:`VARIANTS`)."""
     folder.mkdir(parents=True)
     names = sorted(genres)
     per_track = max(1, round(minutes * 60 / CLIP_SECONDS))
@@ -99,18 +132,30 @@ def build_library(folder: Path, genres: dict[str, list[Path]], n_tracks: int, mi
         pool = genres[genre]
         start = (k // len(names)) * per_track
         clips = [pool[(start + i) % len(pool)] for i in range(per_track)]
-        path = folder / f"{k:03d}_{genre}.{FORMATS[k % len(FORMATS)]}"
-        seconds = encode(path, (read_clip(c) for c in clips))
-        tracks.append({"path": str(path), "genre": genre, "format": path.suffix[1:], "seconds": seconds,
-                       "bytes": path.stat().st_size})
+        ext, rate, bit_rate = VARIANTS[k % len(VARIANTS)]
+        path = folder / f"{k:03d}_{genre}.{ext}"
+        seconds = encode(path, (users_audio(read_clip(c), rate) for c in clips), rate, bit_rate)
+        tracks.append({"path": str(path), "genre": genre, "format": ext, "sample_rate": rate, "channels": 2,
+                       "bit_rate": bit_rate, "seconds": seconds, "bytes": path.stat().st_size})
     return tracks
 
 
+def library_summary(tracks: list[dict]) -> str:
+    """What the library holds, in words: ``12 mp3 (44.1 kHz 320 kbit/s), ...``."""
+    counts: dict[str, int] = {}
+    for t in tracks:
+        rate = f"{t['sample_rate'] / 1000:g} kHz"
+        label = f"{t['format']} {rate}" + (f" {t['bit_rate'] // 1000} kbit/s" if t["bit_rate"] else "")
+        counts[label] = counts.get(label, 0) + 1
+    return ", ".join(f"{n} {label}" for label, n in counts.items()) + " (stereo)"
+
+
 def long_file(path: Path, genres: dict[str, list[Path]], minutes: float) -> float:
-    """One mp3 of ``minutes``, streamed from clips of every genre in turn (never all in memory)."""
+    """One 44.1 kHz stereo mp3 (192 kbit/s) of ``minutes``, streamed from clips of every
+    genre in turn (never all in memory)."""
     pool = [c for g in sorted(genres) for c in genres[g][:12]]
     n_clips = max(1, round(minutes * 60 / CLIP_SECONDS))
-    return encode(path, (read_clip(pool[i % len(pool)]) for i in range(n_clips)))
+    return encode(path, (users_audio(read_clip(pool[i % len(pool)]), 44100) for i in range(n_clips)), 44100, 192_000)
 
 
 # ------------------------------------------------------------------------ measurement
@@ -212,7 +257,7 @@ def machine() -> dict:
         pass
     from importlib import metadata
 
-    for name in ("numpy", "scipy", "librosa", "numba", "av", "genre-tagger"):
+    for name in ("numpy", "scipy", "librosa", "numba", "av", "onnxruntime", "genre-tagger"):
         try:
             info[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -234,18 +279,33 @@ def cli() -> list[str]:
 # ------------------------------------------------------------------------------ steps
 
 
-# The model every timed scan uses (set from --model in main()).
-MODEL = ["knn"]
+# The model every timed scan uses (set from --model in main(); None: the one scan picks).
+MODEL: list[str | None] = [None]
 REPEAT = [2]  # runs of each scan; the fastest is reported (--repeat)
 
 
+def model_option() -> list[str]:
+    """The ``--model`` option of the timed scans: none when scan's default is measured."""
+    return ["--model", MODEL[0]] if MODEL[0] else []
+
+
 def models_dir(tmp: Path, genres: dict[str, list[Path]], clips_per_genre: int, jobs: int, report: dict) -> Path:
+    """A copy of the shipped models (what a user has) when they hold the model measured, else
+    a KNN trained here; records which model the scans use in ``report["model"]``."""
     from genre_tagger.models import catalogue
+    from genre_tagger.plugins import registry
 
     shipped = catalogue.default_models_dir()
-    if MODEL[0] in catalogue.available(shipped):
-        report["model"] = {"source": f"pretrained/{MODEL[0]}", "dir": str(shipped), "name": MODEL[0]}
-        return shipped
+    names = catalogue.available(shipped)
+    if names and (MODEL[0] is None or MODEL[0] in names):
+        snapshot = tmp / "pretrained"
+        shutil.copytree(shipped, snapshot, ignore=shutil.ignore_patterns("__pycache__"))
+        name = MODEL[0] or catalogue.best_model(snapshot)
+        extractors = sorted(catalogue.load(snapshot / name, registry()).extractors)
+        report["model"] = {"source": f"pretrained/{name}" + ("" if MODEL[0] else " (scan's default)"),
+                           "dir": str(snapshot), "name": name, "scan_default": MODEL[0] is None,
+                           "feature_extractors": extractors}
+        return snapshot
     train = tmp / "train"
     for genre, clips in genres.items():
         (train / genre).mkdir(parents=True)
@@ -257,18 +317,21 @@ def models_dir(tmp: Path, genres: dict[str, list[Path]], clips_per_genre: int, j
     if result["returncode"] != 0:
         sys.exit("training a model failed:\n" + result["output_tail"])
     report["model"] = {"source": f"trained here: knn on {clips_per_genre} clips per genre ({shipped} has no {MODEL[0]})",
-                       "dir": str(out), "name": "knn", "train_wall_s": result["wall_s"]}
+                       "dir": str(out), "name": "knn", "train_wall_s": result["wall_s"], "scan_default": False,
+                       "feature_extractors": ["gtzan57"]}
     MODEL[0] = "knn"
     return out
 
 
-def _scan(library: Path, models: Path, jobs: int, max_segments: int) -> dict:
+def _scan(library: Path, models: Path, jobs: int, max_segments: int, env: dict | None = None) -> dict:
     """The fastest of ``REPEAT[0]`` runs of the same scan (the others were slowed by
-    something else on the machine), with the largest memory peaks of all of them."""
+    something else on the machine), with the largest memory peaks of all of them;
+    ``env``: variables set for the command (on top of this process's)."""
     runs = []
     for _ in range(REPEAT[0]):
-        result = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--model", MODEL[0], "--no-cache",
-                               "-q", "--jobs", str(jobs), "--max-segments", str(max_segments)])
+        result = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), *model_option(), "--no-cache",
+                               "-q", "--jobs", str(jobs), "--max-segments", str(max_segments)],
+                              env={**os.environ, **env} if env else None)
         if result["returncode"] != 0:
             print(result["output_tail"], file=sys.stderr)
         runs.append(result)
@@ -298,7 +361,15 @@ def scan_runs(library: Path, models: Path, tracks: list[dict], jobs_list, report
                           analysed_x_realtime=min(analysed, audio_s) / result["wall_s"])
             report["scans"].append(result)
             print(f"  scan --jobs {jobs} --max-segments {max_segments}: {result['wall_s']:.1f} s, "
-                  f"{result['library_x_realtime']:.0f}x realtime, peak RSS {result['peak_tree_rss_mb']:.0f} MB", flush=True)
+                  f"{result['library_x_realtime']:.0f}x realtime, peak PSS {result['peak_tree_pss_mb']:.0f} MB", flush=True)
+    if "musicnn" in report["model"]["feature_extractors"]:
+        # the same every-segment scan with musicnn's numpy pass: what ONNX Runtime changed, end to end
+        result = _scan(library, models, 1, 0, env={"GENRE_TAGGER_MUSICNN": "numpy"})
+        result.update(jobs=1, max_segments=0, audio_s=audio_s, library_x_realtime=audio_s / result["wall_s"],
+                      analysed_x_realtime=audio_s / result["wall_s"], musicnn="numpy")
+        report["scan_numpy"] = result
+        print(f"  scan --jobs 1 --max-segments 0, GENRE_TAGGER_MUSICNN=numpy: {result['wall_s']:.1f} s, "
+              f"{result['library_x_realtime']:.0f}x realtime", flush=True)
     half = library.parent / "half_library"
     half.mkdir()
     first_half = tracks[: len(tracks) // 2]
@@ -358,6 +429,76 @@ def naive_vs_fast(tracks: list[dict], n: int, report: dict) -> None:
     }
 
 
+def embed_timing(track: dict, n_segments: int, report: dict) -> None:
+    """musicnn's forward passes, ONNX Runtime and numpy, on the first ``n_segments`` segments
+    of ``track`` as scan decodes them: milliseconds per segment (the faster of two rounds,
+    interleaved, in passes of ``EMBED_SEGMENTS``, one thread each) and their largest
+    difference."""
+    from threadpoolctl import threadpool_limits
+
+    from genre_tagger import segments
+    from genre_tagger.pipeline import audio
+    from genre_tagger_plugins import musicnn
+
+    patches = musicnn.log_mel_patches(np.array(segments.split(audio.load(track["path"]))[:n_segments]))
+    step = musicnn.EMBED_SEGMENTS
+    passes = {"onnx": musicnn.embed_onnx, "numpy": musicnn.embed_numpy}
+    seconds = {name: [] for name in passes}
+    outputs = {}
+    with threadpool_limits(1):
+        for name, embed in passes.items():
+            embed(patches[:step])  # warm: the session, the weights
+        for _ in range(2):
+            for name, embed in passes.items():
+                started = time.perf_counter()
+                outputs[name] = np.concatenate([embed(patches[k : k + step]) for k in range(0, len(patches), step)])
+                seconds[name].append(time.perf_counter() - started)
+    ms = {name: 1e3 * min(s) / len(patches) for name, s in seconds.items()}
+    report["embed"] = {"track": track["path"], "segments": len(patches), "batch": step,
+                       "onnx_ms_per_segment": ms["onnx"], "numpy_ms_per_segment": ms["numpy"],
+                       "speedup": ms["numpy"] / ms["onnx"],
+                       "max_abs_diff": float(np.abs(outputs["onnx"] - outputs["numpy"]).max())}
+    print(f"  musicnn embed: onnx {ms['onnx']:.1f} ms/segment, numpy {ms['numpy']:.1f} ms/segment "
+          f"(max abs diff {report['embed']['max_abs_diff']:.1e})", flush=True)
+
+
+def time_breakdown(tracks: list[dict], extractor_names: list[str], report: dict) -> None:
+    """Where a track's time goes at scan's default ``--max-segments 20``, in this process on
+    one thread: decoding the whole file to 22050 Hz mono, the shared spectra of its 20
+    segments, then each feature extractor on them (seconds per track, mean over ``tracks``)."""
+    from threadpoolctl import threadpool_limits
+
+    from genre_tagger import segments
+    from genre_tagger.pipeline import audio
+    from genre_tagger.plugins import registry
+    from genre_tagger.spectrum import Segments
+
+    extractors = [registry().feature_extractor(name) for name in extractor_names]
+    warm = Segments(np.zeros((2, segments.SEGMENT_SAMPLES), np.float32))
+    for extractor in extractors:
+        extractor.extract(warm)  # numba kernels, weights, the ONNX Runtime session: start-up, not per track
+    totals: dict[str, float] = {}
+    with threadpool_limits(1):
+        for track in tracks:
+            started = time.perf_counter()
+            y = audio.load(track["path"])
+            steps = {"decode to 22050 Hz mono": time.perf_counter() - started}
+            split = segments.split(y)
+            batch = Segments(np.array(split[segments.spread(len(split), 20)]))
+            started = time.perf_counter()
+            batch.log_mel  # noqa: B018 -- the STFT, power and log-mel every extractor shares
+            steps["shared spectra (STFT, log-mel)"] = time.perf_counter() - started
+            for extractor in extractors:
+                started = time.perf_counter()
+                extractor.extract(batch)
+                steps[extractor.name] = time.perf_counter() - started
+            for step, seconds in steps.items():
+                totals[step] = totals.get(step, 0.0) + seconds / len(tracks)
+    report["breakdown"] = {"tracks": [t["path"] for t in tracks], "segments": 20, "s_per_track": totals,
+                           "total_s_per_track": sum(totals.values())}
+    print("  per track at --max-segments 20: " + ", ".join(f"{k} {v:.2f} s" for k, v in totals.items()), flush=True)
+
+
 def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: dict) -> None:
     """Scan once with a cache, give ``n_links`` hard links the cached results, time a cached scan."""
     from genre_tagger.models import catalogue
@@ -368,8 +509,8 @@ def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: di
     from genre_tagger.tagging.scan import ScanOptions, Scanner
 
     cache_path = tmp / "cache.sqlite"
-    first = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), "--model", MODEL[0], "--cache", str(cache_path),
-                          "-q", "--jobs", "2"])
+    first = run_measured([*cli(), "scan", str(library), "--models-dir", str(models), *model_option(),
+                          "--cache", str(cache_path), "-q", "--jobs", "2"])
     originals = sorted(p for p in library.iterdir() if p.is_file())
     links = tmp / "links"
     links.mkdir()
@@ -406,7 +547,8 @@ def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: di
     for path in files:
         tags.read_genres(path)
     read_tags_s = time.perf_counter() - started
-    command = run_measured([*cli(), "scan", str(links), "--models-dir", str(models), "--model", MODEL[0], "--cache", str(cache_path), "-q"])
+    command = run_measured([*cli(), "scan", str(links), "--models-dir", str(models), *model_option(),
+                            "--cache", str(cache_path), "-q"])
     report["cached"] = {
         "first_scan_with_cache_wall_s": first["wall_s"],
         "tracks": len(files),
@@ -433,8 +575,8 @@ def long_run(tmp: Path, genres, minutes: float, models: Path, report: dict) -> N
     started = time.perf_counter()
     seconds = long_file(path, genres, minutes)
     encode_s = time.perf_counter() - started
-    result = run_measured([*cli(), "scan", str(path.parent), "--models-dir", str(models), "--model", MODEL[0], "--no-cache", "-q",
-                           "--jobs", "1", "--max-segments", "0"])
+    result = run_measured([*cli(), "scan", str(path.parent), "--models-dir", str(models), *model_option(), "--no-cache",
+                           "-q", "--jobs", "1", "--max-segments", "0"])
     result.update(audio_s=seconds, bytes=path.stat().st_size, encode_s=encode_s,
                   library_x_realtime=seconds / result["wall_s"])
     report["long_file"] = result
@@ -453,8 +595,10 @@ def table(report: dict) -> str:
     lines = ["| measurement | wall s | x realtime (library) | x realtime (analysed) | "
              "peak MB: tree PSS / tree RSS / largest process RSS |",
              "|---|---:|---:|---:|---:|"]
-    for s in report.get("scans", []):
+    numpy_scan = report.get("scan_numpy")
+    for s in report.get("scans", []) + ([numpy_scan] if numpy_scan else []):
         label = f"scan --no-cache --jobs {s['jobs']} --max-segments {s['max_segments']}"
+        label += ", GENRE_TAGGER_MUSICNN=numpy" if s.get("musicnn") == "numpy" else ""
         lines.append(f"| {label} | {s['wall_s']:.1f} | {s['library_x_realtime']:.0f} | {s['analysed_x_realtime']:.0f} | "
                      f"{_peaks(s)} |")
     naive = report.get("naive")
@@ -473,6 +617,17 @@ def table(report: dict) -> str:
                      f"{_peaks(long)} |")
     out = ["\n".join(lines), ""]
     every_segment = {s["jobs"]: s for s in report.get("scans", []) if s["max_segments"] == 0}  # by --jobs
+    embed = report.get("embed")
+    if embed:
+        out.append(f"- musicnn's forward pass, {embed['segments']} segments of the first track in passes of "
+                   f"{embed['batch']}, one thread: ONNX Runtime **{embed['onnx_ms_per_segment']:.1f} ms** per segment, "
+                   f"numpy {embed['numpy_ms_per_segment']:.1f} ms: **{embed['speedup']:.2f}x** (largest difference of "
+                   f"an embedding unit: {embed['max_abs_diff']:.1e})")
+    breakdown = report.get("breakdown")
+    if breakdown:
+        steps = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in breakdown["s_per_track"].items())
+        out.append(f"- where a track's time goes at `--max-segments 20` (in process, one thread, mean of "
+                   f"{len(breakdown['tracks'])} tracks): {steps}; **{breakdown['total_s_per_track']:.2f} s** in all")
     if naive:
         out.append(f"- speed-up of extract over the naive reference, same files, same process: "
                    f"**{naive['speedup_in_process']:.1f}x** (largest relative difference of a feature: "
@@ -480,6 +635,12 @@ def table(report: dict) -> str:
         for jobs, s in sorted(every_segment.items()):
             out.append(f"- `scan --jobs {jobs} --max-segments 0` (end to end, as a command, start-up included) vs naive: "
                        f"**{s['library_x_realtime'] / naive['naive_x_realtime']:.1f}x**")
+        if numpy_scan:
+            out.append(f"- the same at `--jobs 1` with musicnn's numpy pass: "
+                       f"**{numpy_scan['library_x_realtime'] / naive['naive_x_realtime']:.1f}x** the naive reference")
+    if numpy_scan and 1 in every_segment:
+        out.append(f"- ONNX Runtime vs the numpy pass, every segment at `--jobs 1`, end to end: "
+                   f"**{numpy_scan['wall_s'] / every_segment[1]['wall_s']:.2f}x** as fast")
     for jobs, s in sorted(every_segment.items()):
         if jobs > 1 and 1 in every_segment:
             out.append(f"- gain from `--jobs {jobs}` over `--jobs 1` (every segment, start-up included): "
@@ -505,7 +666,35 @@ def table(report: dict) -> str:
     m = report["machine"]
     out.append(f"- machine: {m.get('cpu')}, {m.get('cpus')} CPUs, {m.get('memory_gb')} GB, {m.get('platform')}; "
                f"load average at start {m['load_average_start'][0]:.1f}, at end {m.get('load_average_end', [0])[0]:.1f}")
+    goals = goal_rows(report)
+    if goals:
+        out += ["", "Issue #23's goals, measured in this run:", "",
+                "| goal | target | measured | met |", "|---|---|---|---|"]
+        out += [f"| {goal} | {target} | {measured} | {'yes' if met else 'no'} |" for goal, target, measured, met in goals]
     return "\n".join(out)
+
+
+def goal_rows(report: dict) -> list[tuple[str, str, str, bool]]:
+    """Issue #23's goals against this run: (goal, target, measured, met) for each that was measured."""
+    rows = []
+    scans = {(s["jobs"], s["max_segments"]): s for s in report.get("scans", [])}
+    naive = report.get("naive")
+    if naive and (1, 0) in scans:
+        ratio = scans[1, 0]["library_x_realtime"] / naive["naive_x_realtime"]
+        rows.append(("every segment, `--jobs 1`, end to end vs the naive reference", ">= 5x", f"{ratio:.1f}x", ratio >= 5))
+    if (1, 20) in scans:
+        s = scans[1, 20]
+        per_track = s["wall_s"] / len(report["library"]["tracks"])
+        rows.append(("default settings, `--jobs 1`", ">= 400x real time",
+                     f"{s['library_x_realtime']:.0f}x ({per_track:.2f} s a track)", s["library_x_realtime"] >= 400))
+    if report.get("embed"):
+        diff = report["embed"]["max_abs_diff"]
+        rows.append(("the embedding within 1e-4 of the numpy pass's", "<= 1e-4", f"{diff:.1e}", diff <= 1e-4))
+    two = [s for (jobs, _), s in scans.items() if jobs == 2]
+    if two:
+        pss = max(s["peak_tree_pss_mb"] for s in two)
+        rows.append(("process tree at `--jobs 2`, peak PSS", "< 1024 MB", f"{pss:.0f} MB", pss < 1024))
+    return rows
 
 
 def main() -> None:
@@ -518,9 +707,14 @@ def main() -> None:
     parser.add_argument("--cached-tracks", type=int, default=2000, help="hard links scanned from the cache; 0 skips")
     parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values to time (default 1,2)")
     parser.add_argument("--train-clips", type=int, default=6, help="clips per genre when a model must be trained")
-    parser.add_argument("--model", default="lightgbm",
-                        help="model the scans use (default lightgbm: like the naive reference it reads only the "
-                             "gtzan57 features; 'logreg', the default of scan, also computes timbre-rhythm)")
+    parser.add_argument("--model", default=None,
+                        help="model the scans use (default: the one `genre-tagger scan` picks, as a user gets it; "
+                             "'lightgbm' reads only the gtzan57 features, like the naive reference)")
+    parser.add_argument("--embed-segments", type=int, default=40,
+                        help="segments of the first track on which musicnn's two forward passes are timed (0 skips)")
+    parser.add_argument("--breakdown-tracks", type=int, default=4,
+                        help="tracks on which the time of each step at --max-segments 20 is measured (0 skips)")
+    parser.add_argument("--note", default="", help="a line for the results, e.g. what else ran on the machine")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each scan, the fastest reported (default 2: a shared machine's noise only slows)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_scan.json")
@@ -530,7 +724,8 @@ def main() -> None:
     MODEL[0] = args.model
     REPEAT[0] = args.repeat
 
-    report: dict = {"machine": machine(), "settings": {k: str(v) for k, v in vars(args).items()}}
+    report: dict = {"machine": machine(), "settings": {k: str(v) for k, v in vars(args).items()},
+                    "date": time.strftime("%Y-%m-%d"), "note": args.note}
     started = time.perf_counter()
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="bench_scan_"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -542,10 +737,14 @@ def main() -> None:
         audio_s = sum(t_["seconds"] for t_ in tracks)
         report["library"] = {"tracks": tracks, "audio_s": audio_s, "build_s": time.perf_counter() - t}
         models = models_dir(tmp, genres, args.train_clips, max(jobs_list), report)
-        print(f"model: {report['model']['source']}", flush=True)
+        print(f"library: {library_summary(tracks)}; model: {report['model']['source']}", flush=True)
         scan_runs(tmp / "library", models, tracks, jobs_list, report)
         if args.naive_tracks:
             naive_vs_fast(tracks, args.naive_tracks, report)
+        if args.embed_segments and "musicnn" in report["model"]["feature_extractors"]:
+            embed_timing(tracks[0], args.embed_segments, report)
+        if args.breakdown_tracks:
+            time_breakdown(tracks[: args.breakdown_tracks], report["model"]["feature_extractors"], report)
         if args.cached_tracks:
             cached_runs(tmp, tmp / "library", models, args.cached_tracks, report)
         if args.long_minutes:
@@ -561,8 +760,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     md = args.out.with_suffix(".md")
+    note = f"\n\n{args.note}" if args.note else ""
     md.write_text(f"# bench_scan\n\n`{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`, "
-                  f"{report['total_wall_s'] / 60:.1f} min in all\n\n{text}\n")
+                  f"{report['total_wall_s'] / 60:.1f} min in all, {time.strftime('%Y-%m-%d')}. Model: "
+                  f"{report['model']['source']}. Library: {len(tracks)} tracks of {args.track_minutes:g} min, "
+                  f"{library_summary(tracks)}.{note}\n\n{text}\n")
     print(f"\nwrote {args.out} and {md}")
 
 
