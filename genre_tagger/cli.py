@@ -128,8 +128,17 @@ def plugins_command() -> None:
 
 
 @main.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with clips at <genre>/<clip>.<ext> (anywhere below it).")
+@click.option("--from-tags", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Instead of --data: learn your own genres from your library, each tagged track's first genre "
+                   "(tracks of one album kept together); untagged files are left alone.")
+@click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Instead of --data: learn your own genres from a labels CSV (evaluate's format).")
+@click.option("--min-tracks", default=5, show_default=True, type=click.IntRange(2),
+              help="With --from-tags or --labels: leave out genres with fewer tracks (they are reported).")
+@click.option("--alias", "alias_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="With --from-tags or --labels: extra genre synonyms, 'name=label' lines (as evaluate --alias).")
 @click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Where to write one bundle folder per model, metrics.json and README.md (the model card).")
 @click.option("--split-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
@@ -140,31 +149,43 @@ def plugins_command() -> None:
                    "of the genres --data has.")
 @click.option("--cross-training/--no-cross-training", default=True, show_default=True,
               help="Train on the --cross-labels clips too (their score then comes from a grouped CV over them).")
-@click.option("--models", "model_names", default=None, help="Comma-separated models to train (default: all registered).")
-@click.option("--ensemble/--no-ensemble", default=True, show_default=True,
-              help="Also build an ensemble of the trained models (weights chosen by grouped CV).")
-@click.option("--augment/--no-augment", default=True, show_default=True,
+@click.option("--models", "model_names", default=None,
+              help="Comma-separated models to train (default: all registered; with --from-tags or --labels, the "
+                   "model scan uses by default).")
+@click.option("--ensemble/--no-ensemble", default=None,
+              help="Also build an ensemble of the trained models (weights chosen by grouped CV). Default: on, off "
+                   "with --from-tags or --labels, as the four below, so that your tracks are read from the cache.")
+@click.option("--augment/--no-augment", default=None,
               help="Add band-limited (16 kHz) and low-bitrate mp3 copies of the training clips to every training set "
                    "(inside the training folds only).")
-@click.option("--robustness/--no-robustness", default=True, show_default=True,
+@click.option("--robustness/--no-robustness", default=None,
               help="Also score the grouped CV with the test folds band-limited and re-encoded as low-bitrate mp3.")
-@click.option("--ablation/--no-ablation", default=True, show_default=True,
+@click.option("--ablation/--no-ablation", default=None,
               help="Measure each lever's effect (features, augmentation, class weights, soft vote, ensemble) by "
                    "grouped CV without it; printed and recorded in the model card. Roughly doubles the training time.")
-@click.option("--nested/--no-nested", default=True, show_default=True,
+@click.option("--nested/--no-nested", default=None,
               help="Also score the default model by nested grouped CV: its levers (features, augmentation, class "
                    "weights, vote) chosen by an inner CV in each outer fold's training clips. Up to 8 inner grouped CVs per outer fold: several minutes on GTZAN.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes for feature extraction.")
 @cache_options
-def retrain(data_dir: Path, out_dir: Path, split_dir: Path | None, cross_labels: Path | None, cross_training: bool,
-            model_names: str | None, ensemble: bool, augment: bool, robustness: bool, ablation: bool, nested: bool,
-            jobs: int, cache_path: str | None, no_cache: bool) -> None:
-    """Train the models from a GTZAN-style folder and report honest scores."""
+def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | None, min_tracks: int,
+            alias_path: Path | None, out_dir: Path, split_dir: Path | None, cross_labels: Path | None,
+            cross_training: bool, model_names: str | None, ensemble: bool | None, augment: bool | None,
+            robustness: bool | None, ablation: bool | None, nested: bool | None, jobs: int, cache_path: str | None,
+            no_cache: bool) -> None:
+    """Train the models from a GTZAN-style folder (or your own genres) and report honest scores."""
     from genre_tagger.training.retrain import Progress, RetrainError, RetrainOptions
     from genre_tagger.training.retrain import retrain as run_retrain
 
-    options = RetrainOptions(data_dir, out_dir, split_dir, model_names.split(",") if model_names else None, ensemble,
-                             augment, robustness, ablation, nested, jobs, cross_labels, cross_training)
+    if sum(source is not None for source in (data_dir, from_tags, labels_path)) != 1:
+        raise click.UsageError("give one of --data, --from-tags and --labels")
+    own = data_dir is None
+    def flag(value: bool | None) -> bool:  # on for GTZAN-style folders, off for your own tracks
+        return (not own) if value is None else value
+
+    options = RetrainOptions(data_dir, out_dir, split_dir, model_names.split(",") if model_names else None,
+                             flag(ensemble), flag(augment), flag(robustness), flag(ablation), flag(nested), jobs,
+                             cross_labels, cross_training, from_tags, labels_path, min_tracks, alias_path)
     with _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as bars:
         def task(label: str, total: int):
             task_id = bars.add_task(label, total=total)
@@ -201,9 +222,7 @@ def _open_json_lines(path: Path | None):
 
 
 def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
-    from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES
-
-    names = dict(DEFAULT_GENRE_NAMES)
+    names = {}
     for pair in pairs:
         label, sep, shown = pair.partition("=")
         if not sep or not label.strip() or not shown.strip():

@@ -39,7 +39,7 @@ else:  # pragma: no cover
 import click
 
 #: options a configuration file may not set
-NOT_CONFIGURABLE = frozenset({"write", "force", "report", "journal", "json", "plot", "labels", "out", "data", "last",
+NOT_CONFIGURABLE = frozenset({"write", "force", "report", "journal", "json", "plot", "labels", "out", "data", "from-tags", "last",
                               "list", "quiet"})
 
 

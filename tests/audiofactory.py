@@ -85,6 +85,7 @@ def write(path: str | Path, y: np.ndarray, sr: int = 22050, bitrate: int | None 
     """Encode ``y`` (``[n_samples]`` mono or ``[n_channels, n_samples]``) to ``path``, in
     the format of its extension (see :func:`genre_tagger.pipeline.encode.encode`)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     encode(path, [y], sr, path.suffix.lower().lstrip("."), bitrate)
     return path
 

@@ -45,6 +45,10 @@ class FilePrediction:
     analysed: bool = False
 
 
+#: feature rows at most this many columns wide are cached by every scan (see predict_files)
+NARROW_FEATURES = 512
+
+
 def predict_files(
     predictor: Predictor,
     paths: Iterable[Path],
@@ -60,8 +64,11 @@ def predict_files(
     complete. Once ``stop()`` is true no file is started (those in flight still come):
     the paths not reached get no prediction.
 
-    Features are cached only with ``cache_features``: a HOG row is ~10 KB per segment,
-    too much to keep for a whole library, but cheap for an evaluation set.
+    Features are read from the cache where they are, and cached when at most
+    :data:`NARROW_FEATURES` wide (musicnn's embedding and the 57 statistics: ~1 KB a
+    segment, so a retrain on a scanned library's own genres decodes nothing); wider ones
+    (a HOG row is ~10 KB a segment, too much to keep for a whole library) only with
+    ``cache_features``, cheap for an evaluation set.
 
     The predictor's model is made before the first file that needs it is predicted; a
     model that cannot be made raises :class:`~genre_tagger.models.bundle.BundleError`
@@ -85,7 +92,7 @@ def predict_files(
         if cached is not None:
             yield FilePrediction(path, key, cached, cached=True)
             continue
-        rows = {name: cache.get_features(key, fk, settings) for name, fk in feature_keys.items()} if cache_features else {}
+        rows = {name: cache.get_features(key, fk, settings) for name, fk in feature_keys.items()}
         if rows and all(r is not None for r in rows.values()):
             predictor.load_model()
             yield _predicted(predictor, cache, path, key, rows, None, model_key, settings)
@@ -96,13 +103,13 @@ def predict_files(
         # that importing the model's libraries overlaps their start-up
         predictor.load_model()
         prediction = _from_analysis(predictor, cache, analysed, pending[analysed.path], model_key, settings,
-                                    feature_keys if cache_features else {})
+                                    feature_keys, cache_features)
         prediction.analysed = True
         yield prediction
 
 
 def _from_analysis(predictor: Predictor, cache, analysed: Analysed, before: tuple, model_key: str, settings: str,
-                   feature_keys: dict[str, str]) -> FilePrediction:
+                   feature_keys: dict[str, str], cache_wide: bool) -> FilePrediction:
     path = analysed.path
     if analysed.error:
         return FilePrediction(path, before, None, analysed.error)
@@ -119,7 +126,8 @@ def _from_analysis(predictor: Predictor, cache, analysed: Analysed, before: tupl
         cache.put_result(key, model_key, settings, prediction.to_json())
         return FilePrediction(path, key, prediction)
     for name, feature_key in feature_keys.items():
-        cache.put_features(key, feature_key, settings, features.features[name])
+        if cache_wide or features.features[name].shape[1] <= NARROW_FEATURES:
+            cache.put_features(key, feature_key, settings, features.features[name])
     return _predicted(predictor, cache, path, key, features.features, features.duration_s, model_key, settings)
 
 

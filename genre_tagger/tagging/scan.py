@@ -43,7 +43,7 @@ class ScanOptions:
     policy: str = "keep"  # keep | overwrite | append an existing genre
     id3_version: int = 4
     id3_join: str = "; "
-    genre_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENRE_NAMES))
+    genre_names: dict[str, str] = field(default_factory=dict)  # class -> tag value, over the model's own (see tag_names)
     jobs: int = 1
     vote: str = "majority"  # or "soft": the class of highest mean probability
     genres: int = 1  # at most this many genres per track (see TrackPrediction.genres)
@@ -116,6 +116,14 @@ def _uncertain_note(assessment: Assessment, genre: str) -> str:
     return f"{genre} only {assessment.confidence:.0%} likely, below the threshold: not tagged"
 
 
+def tag_names(predictor: Predictor, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The tag value of each class: :data:`DEFAULT_GENRE_NAMES`, then the model's own (a
+    model trained on a user's genres spells them as its owner does), then ``overrides``
+    (``--genre-name``)."""
+    own = (getattr(predictor, "training", None) or {}).get("genre_names", {})
+    return {**DEFAULT_GENRE_NAMES, **own, **(overrides or {})}
+
+
 def _current_genres(path: Path) -> list[str]:
     """The genres ``path`` holds now; ``[]`` when it has none or they cannot be read (a
     file to be tagged then fails, saying why)."""
@@ -148,6 +156,7 @@ class Scanner:
         self.journal = journal
         self.on_result = on_result or (lambda result, cached: None)
         self.model_key = cache_module.model_key(predictor.name, predictor.checksum)
+        self.names = tag_names(predictor, options.genre_names)
 
     def scan(self, files: Iterable[Path], walk_errors: list[str] | None = None,
              stop: Callable[[], bool] = never) -> ScanSummary:
@@ -230,7 +239,7 @@ class Scanner:
         confidence threshold and the tag policy to a prediction."""
         decision = prediction.decide(self.options.vote)
         assessment = prediction.assess(self.predictor, decision, self.options.min_confidence)
-        names = self.options.genre_names
+        names = self.names
         result = TrackResult(
             str(path),
             genre=names.get(decision.genre, decision.genre),

@@ -229,6 +229,23 @@ def read_genres(path: str | os.PathLike[str]) -> list[str]:
     return _genres_of(_load(_identify(target, name), target, name))
 
 
+def read_album(path: str | os.PathLike[str]) -> str | None:
+    """The album ``path`` is tagged with (ID3 ``TALB``, Vorbis ``ALBUM``, MP4 ``©alb``),
+    ``None`` without one; :class:`TagError` as :func:`read_genres`."""
+    name = os.fspath(path)
+    target = Path(os.path.realpath(path))
+    tags = _load(_identify(target, name), target, name).tags
+    if tags is None:
+        return None
+    if isinstance(tags, mutagen.id3.ID3):
+        values = [str(v) for frame in tags.getall("TALB") for v in frame.text]
+    elif isinstance(tags, mutagen.mp4.MP4Tags):
+        values = [str(v) for v in tags.get("\xa9alb", [])]
+    else:
+        values = [v for k, v in tags if k.lower() == "album"]
+    return next((v.strip() for v in values if v.strip()), None)
+
+
 # --------------------------------------------------------------------------- planning
 
 

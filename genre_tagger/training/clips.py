@@ -1,21 +1,26 @@
-"""Finding labelled clips: a GTZAN-style folder, a labels CSV, and split lists."""
+"""Finding labelled clips: a GTZAN-style folder, a labels CSV, a user's tagged library,
+and split lists."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from genre_tagger.pipeline.audio import AUDIO_EXTENSIONS
 
 
 @dataclass(frozen=True)
 class Clip:
-    """One labelled clip: its file, its genre and a unique id (``name``, else the file
-    name without its extension)."""
+    """One labelled clip: its file, its genre, a unique id (``name``, else the file name
+    without its extension) and, for a user's tracks, its ``album``: the tracks of one
+    album are kept in one fold of every cross-validation, as a GTZAN clip's segments are."""
 
     path: Path
     genre: str
     name: str | None = None
+    album: str | None = None
 
     @property
     def clip_id(self) -> str:
@@ -23,24 +28,91 @@ class Clip:
         return self.name or self.path.stem
 
 
-def labelled_clips(labels_path: str | Path) -> tuple[list[Clip], list[str]]:
-    """The clips of a labels CSV (``evaluate``'s format, genre names normalised), each
-    named by its path relative to the CSV's folder, and the rows that were skipped."""
+@dataclass
+class OwnLabels:
+    """A user's own labelled tracks: the ``clips`` (genres normalised as ``evaluate``
+    normalises them), the spelling the user gives each genre most often (``names``:
+    ``{"jazzblues": "Jazz & Blues"}``), how many files had no genre (``untagged``) and
+    the files that were skipped, one line each."""
+
+    clips: list[Clip]
+    names: dict[str, str]
+    untagged: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _spellings(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """``{label: the raw name seen most often for it}`` (ties: the first seen)."""
+    seen: dict[str, Counter] = {}
+    for label, raw in pairs:
+        seen.setdefault(label, Counter())[raw.strip()] += 1
+    return {label: counts.most_common(1)[0][0] for label, counts in seen.items()}
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def album_key(path: Path) -> str:
+    """What keeps a user's tracks together in cross-validation: the album tag (by name
+    alone: two albums of one name are kept together, which is only stricter, and the two
+    discs of one album in two folders are never split), else the folder."""
+    from genre_tagger.tagging.tags import TagError, read_album
+
+    try:
+        album = read_album(path)
+    except TagError:
+        album = None
+    return f"album:{album.casefold()}" if album else f"folder:{path.parent}"
+
+
+def labelled_clips(labels_path: str | Path, aliases: Mapping[str, str] | None = None,
+                   albums: bool = False) -> OwnLabels:
+    """The clips of a labels CSV (``evaluate``'s format), each named by its path relative
+    to the CSV's folder; with ``albums``, each of its :func:`album_key`."""
     from genre_tagger.evaluation.labels import read_labels
 
-    labels = read_labels(labels_path)
+    labels = read_labels(labels_path, aliases=aliases)
     root = Path(labels_path).parent
-    clips, skipped = [], list(labels.skipped)
+    clips, skipped, spelled = [], list(labels.skipped), []
     for track in labels.tracks:
         if not track.path.is_file():
             skipped.append(f"{track.path}: no such file (line {track.line})")
             continue
+        clips.append(Clip(track.path, track.label, _relative_name(track.path, root),
+                          album_key(track.path) if albums else None))
+        spelled.append((track.label, track.raw_label))
+    return OwnLabels(clips, _spellings(spelled), 0, skipped)
+
+
+def tagged_clips(root: str | Path, aliases: Mapping[str, str] | None = None) -> OwnLabels:
+    """The tracks of a library that have a genre tag, labelled with its first value
+    (normalised as ``evaluate`` does; mutagen already reads ID3v1's numbered genres such as
+    ``(17)`` as their names) and of their album tag's album (else their folder's)."""
+    from genre_tagger.evaluation.labels import normalise_genre
+    from genre_tagger.tagging.library import walk
+    from genre_tagger.tagging.tags import TagError, read_genres
+
+    root = Path(root)
+    skipped: list[str] = []
+    clips, spelled, untagged = [], [], 0
+    for path in walk([root], skipped.append):
         try:
-            name = track.path.relative_to(root).as_posix()
-        except ValueError:
-            name = track.path.as_posix()
-        clips.append(Clip(track.path, track.label, name))
-    return clips, skipped
+            genres = read_genres(path)
+        except TagError as error:
+            skipped.append(str(error))
+            continue
+        raw = genres[0].strip() if genres else ""
+        label = normalise_genre(raw, aliases) if raw else ""
+        if not label:
+            untagged += 1
+            continue
+        clips.append(Clip(path, label, _relative_name(path, root), album_key(path)))
+        spelled.append((label, raw))
+    return OwnLabels(clips, _spellings(spelled), untagged, skipped)
 
 
 def find_clips(root: str | Path, on_duplicate=None) -> list[Clip]:

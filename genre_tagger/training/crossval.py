@@ -113,8 +113,9 @@ def _align(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) ->
 
 
 def clip_folds(dataset: Dataset, n_folds: int = N_FOLDS) -> np.ndarray:
-    """The CV fold of each row of ``dataset`` (:class:`~genre_tagger.selection.GroupedFolds`)."""
-    return GroupedFolds(n_folds, SEED).folds(dataset.y, dataset.groups)
+    """The CV fold of each row of ``dataset`` (:class:`~genre_tagger.selection.GroupedFolds`
+    over its clips, or its albums when it has them)."""
+    return GroupedFolds(n_folds, SEED).folds(dataset.y, dataset.fold_groups)
 
 
 def folds_of(rows: Dataset, dataset: Dataset, folds: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ from genre_tagger.training.degrade import DEGRADATIONS
 class Dataset:
     """Feature rows of labelled clips: per extractor its columns ``[n_segments,
     n_features]`` in ``features``, and per row its genre ``y``, clip id ``groups`` and
-    position ``segment`` in the clip.
+    position ``segment`` in the clip; ``albums`` (a user's tracks) the album of each row,
+    which cross-validation keeps whole (``None``: each clip is its own).
 
     ``X`` puts the extractors' columns side by side in the order of ``features``, the
     order a model names them in its ``feature_extractors``.
@@ -39,6 +40,12 @@ class Dataset:
     segment: np.ndarray
     failures: list[str] = field(default_factory=list)
     n_duplicates_dropped: int = 0
+    albums: np.ndarray | None = None
+
+    @property
+    def fold_groups(self) -> np.ndarray:
+        """What cross-validation keeps on one side: the albums, else the clips."""
+        return self.groups if self.albums is None else self.albums
 
     @property
     def X(self) -> np.ndarray:
@@ -52,13 +59,14 @@ class Dataset:
         return Dataset(
             {name: rows[mask] for name, rows in self.features.items()}, self.versions,
             self.y[mask], self.groups[mask], self.segment[mask],
+            albums=None if self.albums is None else self.albums[mask],
         )
 
     def select(self, extractor_names: tuple[str, ...]) -> "Dataset":
         """The columns of ``extractor_names`` only, in that order."""
         return Dataset(
             {name: self.features[name] for name in extractor_names}, {name: self.versions[name] for name in extractor_names},
-            self.y, self.groups, self.segment, self.failures, self.n_duplicates_dropped,
+            self.y, self.groups, self.segment, self.failures, self.n_duplicates_dropped, self.albums,
         )
 
     def keys(self) -> np.ndarray:
@@ -87,16 +95,18 @@ def build_dataset(
     jobs: int = 1,
     on_progress: Callable[[Clip, Analysed | None], None] | None = None,
     degradation: str | None = None,
+    max_segments: int | None = None,
 ) -> Dataset:
-    """Features of every segment of every clip by each of ``extractors``, from the cache
-    where possible; each clip missing from the cache is decoded once for all of them.
+    """Features of every segment of every clip by each of ``extractors`` (at most
+    ``max_segments`` spread over it, as ``scan`` chooses them), from the cache where
+    possible; each clip missing from the cache is decoded once for all of them.
 
     With ``degradation`` (a name of :data:`~genre_tagger.training.degrade.DEGRADATIONS`),
     the features are those of a degraded copy of each clip. Clips that fail to decode are
     listed in ``failures`` and left out. ``on_progress(clip, result)`` is called once per
     clip (result ``None`` when cached).
     """
-    selection = selection_name(None, degradation)
+    selection = selection_name(max_segments, degradation)
     keys = {e.name: cache_module.features_key(e.name, e.version) for e in extractors}
     features: dict[Path, dict[str, np.ndarray]] = {}
     todo = []
@@ -112,7 +122,7 @@ def build_dataset(
             todo.append(clip.path)
     failures = []
     transform = DEGRADATIONS[degradation] if degradation else None
-    for result in analyse_many(todo, list(keys), None, jobs, transform=transform):
+    for result in analyse_many(todo, list(keys), max_segments, jobs, transform=transform):
         if result.error:
             failures.append(result.error)
         else:
@@ -133,6 +143,7 @@ def build_dataset(
         groups=np.repeat([c.clip_id for c in ordered], counts),
         segment=np.concatenate([np.arange(n) for n in counts]),
         failures=failures,
+        albums=np.repeat([c.album or c.clip_id for c in ordered], counts) if any(c.album for c in ordered) else None,
     )
 
 
@@ -158,4 +169,5 @@ def stack(datasets: list[Dataset]) -> Dataset:
         {name: np.vstack([d.features[name] for d in datasets]) for name in first.features}, first.versions,
         np.concatenate([d.y for d in datasets]), np.concatenate([d.groups for d in datasets]),
         np.concatenate([d.segment for d in datasets]),
+        albums=None if any(d.albums is None for d in datasets) else np.concatenate([d.albums for d in datasets]),
     )

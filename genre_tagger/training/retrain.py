@@ -2,7 +2,10 @@
 
 The pipeline, in the order :func:`retrain` runs it::
 
-    clips (<genre>/<clip>.<ext>) -> features of every segment, clean and degraded copies
+    clips (<genre>/<clip>.<ext>; or a user's tagged library, or a labels CSV: their own
+    genres, their tracks kept together by album) -> features of every segment (of a
+    user's tracks: the segments scan analyses, so a scanned library decodes nothing),
+    clean and degraded copies
     (other music of --cross-labels -> its features)
         -> per model: grouped CV (with the other music, in and out of its folds),
            robustness, artist split, leaky split, fit on all, its assessor (calibrated
@@ -29,12 +32,13 @@ import numpy as np
 from genre_tagger.hookspecs import FeatureExtractor, ModelSpec
 from genre_tagger.models import bundle as bundle_module
 from genre_tagger.models import ensemble as ensemble_module
-from genre_tagger.models.catalogue import choose_default, selection_score
+from genre_tagger.models.catalogue import available, best_model, choose_default, default_models_dir, selection_score
 from genre_tagger.pipeline.cache import Cache
 from genre_tagger.plugins import Registry
 from genre_tagger.evaluation.labels import LabelsError
 from genre_tagger.training import ablation, ensemble_weights, modelcard, nested
 from genre_tagger.training.assess import fit_assessor
+from genre_tagger.tagging.scan import DEFAULT_MAX_SEGMENTS
 from genre_tagger.training.clips import Clip, find_clips, labelled_clips, read_split_dir
 from genre_tagger.training.crossval import N_FOLDS, CrossSet, TrainedModel, clip_folds, train_and_score
 from genre_tagger.training.dataset import Dataset, build_dataset, drop_duplicate_rows
@@ -48,9 +52,13 @@ class RetrainError(Exception):
 
 @dataclass
 class RetrainOptions:
-    """The ``retrain`` command's settings."""
+    """The ``retrain`` command's settings. The clips come from one of ``data_dir`` (a
+    GTZAN-style folder), ``from_tags`` (a user's library: each tagged track's first
+    genre) or ``labels`` (a labels CSV in ``evaluate``'s format); of a user's own genres,
+    those with fewer than ``min_tracks`` tracks are left out, and ``aliases`` (a file of
+    ``name=label`` lines) adds synonyms."""
 
-    data_dir: Path
+    data_dir: Path | None
     out_dir: Path
     split_dir: Path | None = None
     models: list[str] | None = None  # default: every registered model
@@ -62,10 +70,26 @@ class RetrainOptions:
     jobs: int = 1
     cross_labels: Path | None = None  # a labels CSV of other music: scored, and trained on
     cross_training: bool = True
+    from_tags: Path | None = None
+    labels: Path | None = None
+    min_tracks: int = 5
+    aliases: Path | None = None
+
+    @property
+    def own_genres(self) -> bool:
+        """Whether the clips are a user's own tracks (their genres, their albums)."""
+        return self.from_tags is not None or self.labels is not None
+
+    @property
+    def source(self) -> Path:
+        return self.from_tags or self.labels or self.data_dir
 
     def command(self) -> str:
         """The ``genre-tagger retrain`` command line that makes the same models."""
-        words = ["genre-tagger", "retrain", "--data", str(self.data_dir), "--out", str(self.out_dir)]
+        flag = "--from-tags" if self.from_tags else "--labels" if self.labels else "--data"
+        words = ["genre-tagger", "retrain", flag, str(self.source), "--out", str(self.out_dir)]
+        words += ["--min-tracks", str(self.min_tracks)] if self.own_genres and self.min_tracks != 5 else []
+        words += ["--alias", str(self.aliases)] if self.aliases else []
         words += ["--split-dir", str(self.split_dir)] if self.split_dir else []
         words += ["--cross-labels", str(self.cross_labels)] if self.cross_labels else []
         words += [] if self.cross_training or not self.cross_labels else ["--no-cross-training"]
@@ -115,9 +139,22 @@ class _Trained:
     cross: CrossSet | None = None
 
 
-def find_training_clips(options: RetrainOptions, progress: Progress) -> tuple[list[Clip], dict[str, set[str]] | None]:
-    """The clips under ``options.data_dir`` and the artist split (``None`` without
-    ``split_dir``); :class:`RetrainError` when they cannot be trained on."""
+@dataclass
+class TrainingClips:
+    """What :func:`find_training_clips` found: the clips, the artist split (``None``
+    without ``split_dir``), the tag value of each genre (a user's own spelling) and the
+    genres left out, with why."""
+
+    clips: list[Clip]
+    splits: dict[str, set[str]] | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+def find_training_clips(options: RetrainOptions, progress: Progress) -> TrainingClips:
+    """The clips to train on; :class:`RetrainError` when they cannot be trained on."""
+    if options.own_genres:
+        return _own_clips(options, progress)
     clips = find_clips(options.data_dir, on_duplicate=lambda clip, first: progress.warn(
         f"skipped {clip.path}: same clip id as {first.path}"))
     if not clips:
@@ -128,7 +165,42 @@ def find_training_clips(options: RetrainOptions, progress: Progress) -> tuple[li
     progress.note(f"Found {len(clips)} clips of {len(counts)} genres in {options.data_dir}: "
                   + ", ".join(f"{genre} {counts[genre]}" for genre in sorted(counts)))
     splits = _artist_split(options.split_dir, clips) if options.split_dir else None
-    return clips, splits
+    return TrainingClips(clips, splits)
+
+
+#: below this many tracks a genre's scores and predictions are shaky: said, not refused
+FEW_TRACKS = 20
+
+
+def _own_clips(options: RetrainOptions, progress: Progress) -> TrainingClips:
+    """A user's tagged tracks (``from_tags``) or labelled ones (``labels``), genres of
+    fewer than ``min_tracks`` tracks left out."""
+    from genre_tagger.evaluation.labels import build_aliases, read_aliases
+    from genre_tagger.training.clips import labelled_clips, tagged_clips
+
+    try:
+        aliases = read_aliases(options.aliases) if options.aliases else build_aliases()
+        own = tagged_clips(options.from_tags, aliases) if options.from_tags else \
+            labelled_clips(options.labels, aliases, albums=True)
+    except (LabelsError, FileNotFoundError) as error:
+        raise RetrainError(str(error)) from None
+    for line in own.skipped:
+        progress.warn(f"skipped {line}")
+    counts = Counter(clip.genre for clip in own.clips)
+    left_out = {own.names[g]: f"{n} track{'s' * (n != 1)}, fewer than --min-tracks {options.min_tracks}"
+                for g, n in counts.items() if n < options.min_tracks}
+    kept = {g for g, n in counts.items() if n >= options.min_tracks}
+    clips = [clip for clip in own.clips if clip.genre in kept]
+    progress.note(f"Found {len(own.clips)} tracks with a genre in {options.source} ({own.untagged} without one, "
+                  f"left alone): " + ", ".join(f"{own.names[g]} {counts[g]}" for g in sorted(kept, key=lambda g: -counts[g])))
+    for genre, why in left_out.items():
+        progress.warn(f"left out the genre {genre!r}: {why}")
+    for genre in sorted(g for g in kept if counts[g] < FEW_TRACKS):
+        progress.warn(f"{own.names[genre]!r} has only {counts[genre]} tracks: its scores and tags will be shaky")
+    if len(kept) < 2:
+        raise RetrainError(f"{options.source}: {len(kept)} genre(s) with at least {options.min_tracks} tracks; "
+                           "need two (tag more tracks, or lower --min-tracks)")
+    return TrainingClips(clips, None, {g: own.names[g] for g in sorted(kept)}, left_out)
 
 
 def _artist_split(split_dir: Path, clips: list[Clip]) -> dict[str, set[str]]:
@@ -149,17 +221,22 @@ def _artist_split(split_dir: Path, clips: list[Clip]) -> dict[str, set[str]]:
 
 
 def extract(clips: list[Clip], extractors: list[FeatureExtractor], cache: Cache, jobs: int,
-            degradation: str | None, progress: Progress) -> Dataset:
-    """Every clip's features by every extractor (of a degraded copy with ``degradation``)."""
+            degradation: str | None, progress: Progress, max_segments: int | None = None) -> Dataset:
+    """Every clip's features by every extractor (of a degraded copy with ``degradation``;
+    at most ``max_segments`` per clip)."""
     label = "features" + (f" of {degradation} copies" if degradation else "")
     advance = progress.task(f"{label}: {', '.join(e.name for e in extractors)}", len(clips))
+    cached = [0]
 
     def done(clip: Clip, result) -> None:
         if result is not None and result.error:
             progress.warn(f"skipped {result.error}")
+        cached[0] += result is None
         advance()
 
-    return build_dataset(clips, extractors, cache, jobs, done, degradation)
+    dataset = build_dataset(clips, extractors, cache, jobs, done, degradation, max_segments)
+    progress.note(f"{label} of {len(clips)} files: {cached[0]} from the cache, {len(clips) - cached[0]} analysed")
+    return dataset
 
 
 def cross_set(options: RetrainOptions, extractors: list[FeatureExtractor], cache: Cache, genres: list[str],
@@ -168,9 +245,10 @@ def cross_set(options: RetrainOptions, extractors: list[FeatureExtractor], cache
     if options.cross_labels is None:
         return None
     try:
-        clips, skipped = labelled_clips(options.cross_labels)
+        labelled = labelled_clips(options.cross_labels)
     except LabelsError as error:
         raise RetrainError(str(error)) from None
+    clips, skipped = labelled.clips, labelled.skipped
     for line in skipped:
         progress.warn(f"skipped {line}")
     if not clips:
@@ -183,8 +261,10 @@ def cross_set(options: RetrainOptions, extractors: list[FeatureExtractor], cache
 
 
 def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], splits: dict[str, set[str]] | None,
-                options: RetrainOptions, progress: Progress, cross: CrossSet | None = None) -> _Trained:
-    """Score ``spec`` by every protocol, fit it on all clips, measure its assessor and save its bundle."""
+                options: RetrainOptions, progress: Progress, cross: CrossSet | None = None,
+                names: dict[str, str] | None = None) -> _Trained:
+    """Score ``spec`` by every protocol, fit it on all clips, measure its assessor and save
+    its bundle (with ``names``, the tag value of each genre, when a user's own)."""
     dataset = drop_duplicate_rows(clean.select(spec.feature_extractors))
     # the same segments as the clean rows kept, degraded
     model_copies = {name: copy.select(spec.feature_extractors) for name, copy in copies.items()}
@@ -197,11 +277,13 @@ def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], spl
     trained = train_and_score(prototype, dataset, splits, augmented, model_copies if options.robustness else None,
                               model_cross)
     assessor, detector, trained.metrics["assessment"] = fit_assessor(trained, model_cross)
-    summary = dict(dataset.summary(), data=str(options.data_dir),
+    summary = dict(dataset.summary(), data=str(options.source),
                    split_dir=str(options.split_dir) if options.split_dir else None,
                    augmentation=list(model_copies) if options.augment else [],
                    cross_labels=str(options.cross_labels) if options.cross_labels else None,
                    cross_clips_trained_on=_cross_summary(model_cross))
+    if names:
+        summary["genre_names"] = names  # scan tags these values: the owner's own spelling
     saved = bundle_module.Bundle(spec.name, dataset.versions, trained.model, training=summary, metrics=trained.metrics,
                                  assessor=assessor, novelty_model=detector)
     bundle_module.save(saved, options.out_dir / spec.name)
@@ -263,6 +345,14 @@ def build_ensemble(models: dict[str, _Trained], splits: dict[str, set[str]] | No
     return report, effects
 
 
+def _scans_default(registry: Registry) -> list[str] | None:
+    """The model ``scan`` uses by default (of the shipped ones, or $GENRE_TAGGER_MODELS'),
+    when it is a registered model (not an ensemble); else ``None``."""
+    folder = default_models_dir()
+    name = best_model(folder) if available(folder) else None
+    return [name] if name in registry.models else None
+
+
 def retrain(options: RetrainOptions, registry: Registry, cache: Cache, progress: Progress | None = None) -> RetrainResult:
     """Train and score every model of ``options`` (see the module docstring).
 
@@ -270,17 +360,22 @@ def retrain(options: RetrainOptions, registry: Registry, cache: Cache, progress:
     :class:`~genre_tagger.plugins.PluginError` for a model that is not registered.
     """
     progress = progress or Progress()
-    specs = [registry.model(name.strip()) for name in (options.models or sorted(registry.models))]
-    clips, splits = find_training_clips(options, progress)
+    names = options.models or (_scans_default(registry) if options.own_genres else None) or sorted(registry.models)
+    specs = [registry.model(name.strip()) for name in names]
+    found = find_training_clips(options, progress)
+    clips, splits = found.clips, found.splits
     extractors = [registry.feature_extractor(name) for name in dict.fromkeys(n for s in specs for n in s.feature_extractors)]
-    clean = extract(clips, extractors, cache, options.jobs, None, progress)
+    # a user's tracks: the segments scan analyses, so that a scanned library is read from the cache
+    max_segments = DEFAULT_MAX_SEGMENTS if options.own_genres else None
+    clean = extract(clips, extractors, cache, options.jobs, None, progress, max_segments)
     degradations = list(DEGRADATIONS) if options.augment or options.robustness else []
-    copies = {name: extract(clips, extractors, cache, options.jobs, name, progress) for name in degradations}
+    copies = {name: extract(clips, extractors, cache, options.jobs, name, progress, max_segments) for name in degradations}
     training_rows = len(clean.y) * (1 + (len(copies) if options.augment else 0))  # a training set's rows, copies included
     cross = cross_set(options, extractors, cache, sorted({clip.genre for clip in clips}), training_rows, progress)
 
     options.out_dir.mkdir(parents=True, exist_ok=True)
-    models = {spec.name: train_model(spec, clean, copies, splits, options, progress, cross) for spec in specs}
+    models = {spec.name: train_model(spec, clean, copies, splits, options, progress, cross, found.names)
+              for spec in specs}
     if options.nested:
         nest(models[default_of(models)], progress)
     reports = [model.report for model in models.values()]
@@ -290,10 +385,24 @@ def retrain(options: RetrainOptions, registry: Registry, cache: Cache, progress:
         reports.append(report)
         effects += ensemble_effects
     failures = sorted(set(clean.failures))
-    return _write_outputs(options, clips, reports, effects, failures)
+    return _write_outputs(options, found, reports, effects, failures)
 
 
-def _write_outputs(options: RetrainOptions, clips: list[Clip], reports: list[modelcard.ModelReport],
+def _description(options: RetrainOptions, found: TrainingClips) -> str:
+    """What the model card says the models were trained on."""
+    counts = Counter(clip.genre for clip in found.clips)
+    if not options.own_genres:
+        return f"`{options.data_dir}`: {len(found.clips)} clips found, genres: {', '.join(sorted(counts))}."
+    how = "the first genre tag of each track" if options.from_tags else "the labels of the CSV"
+    text = (f"`{options.source}`: {len(found.clips)} tracks in their owner's genres, from {how} (names normalised "
+            f"as `evaluate` does), tracks of one album (album tag, else folder) kept in one fold: "
+            + ", ".join(f"{found.names[g]} {counts[g]}" for g in sorted(counts, key=lambda g: -counts[g])) + ".")
+    if found.left_out:
+        text += " Left out: " + "; ".join(f"{genre} ({why})" for genre, why in found.left_out.items()) + "."
+    return text
+
+
+def _write_outputs(options: RetrainOptions, found: TrainingClips, reports: list[modelcard.ModelReport],
                    effects: list[ablation.LeverEffect], failures: list[str]) -> RetrainResult:
     """``metrics.json`` and the model card ``README.md`` in ``options.out_dir``."""
     metrics = {r.name: {"metrics": r.metrics, "training": r.training} for r in reports}
@@ -301,9 +410,7 @@ def _write_outputs(options: RetrainOptions, clips: list[Clip], reports: list[mod
     metrics["failures"] = failures
     metrics_path, card_path = options.out_dir / "metrics.json", options.out_dir / "README.md"
     metrics_path.write_text(json.dumps(metrics, indent=2))
-    genres = sorted({clip.genre for clip in clips})
-    description = f"`{options.data_dir}`: {len(clips)} clips found, genres: {', '.join(genres)}."
-    card_path.write_text(modelcard.render(reports, options.command(), description, effects))
+    card_path.write_text(modelcard.render(reports, options.command(), _description(options, found), effects))
     default = choose_default({r.name: selection_score(r.metrics) for r in reports}, {r.name: r.extractors for r in reports})
-    return RetrainResult(clips, reports, effects, failures, default, metrics_path, card_path)
+    return RetrainResult(found.clips, reports, effects, failures, default, metrics_path, card_path)
 
