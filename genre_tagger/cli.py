@@ -13,7 +13,6 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from genre_tagger import __version__, display
 from genre_tagger.config import ConfigError, read_config
@@ -119,12 +118,7 @@ def plugins_command() -> None:
         rows = registry().describe()
     except PluginError as error:
         _fail(str(error))
-    table = Table(title="Registered plugins")
-    for column in ("name", "version", "kind", "consumes", "from"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(row.name, row.version, row.kind, row.consumes, row.source)
-    display.print_table(table)
+    display.print_table(display.plugins_table(rows))
 
 
 @main.command()
@@ -179,13 +173,9 @@ def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | N
 
     if sum(source is not None for source in (data_dir, from_tags, labels_path)) != 1:
         raise click.UsageError("give one of --data, --from-tags and --labels")
-    own = data_dir is None
-    def flag(value: bool | None) -> bool:  # on for GTZAN-style folders, off for your own tracks
-        return (not own) if value is None else value
-
     options = RetrainOptions(data_dir, out_dir, split_dir, model_names.split(",") if model_names else None,
-                             flag(ensemble), flag(augment), flag(robustness), flag(ablation), flag(nested), jobs,
-                             cross_labels, cross_training, from_tags, labels_path, min_tracks, alias_path)
+                             ensemble, augment, robustness, ablation, nested, jobs, cross_labels, cross_training,
+                             from_tags, labels_path, min_tracks, alias_path)
     with _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as bars:
         def task(label: str, total: int):
             task_id = bars.add_task(label, total=total)
@@ -201,14 +191,7 @@ def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | N
             result = run_retrain(options, registry(), cache, Progress(note, warn, task))
         except (RetrainError, PluginError) as error:
             _fail(escape(str(error)))
-    display.print_table(display.scores_table(result.reports))
-    if result.effects:
-        display.print_table(display.ablation_table(result.effects))
-    console.print(f"Wrote {result.metrics_path} and the model card {result.card_path}", highlight=False)
-    if result.failures:
-        console.print(f"[yellow]{len(result.failures)} clip(s) could not be used:[/]")
-        for failure in result.failures:
-            console.print(f"  {escape(failure)}", highlight=False)
+    display.print_retrain(result)
 
 
 def _open_json_lines(path: Path | None):
@@ -278,7 +261,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     from genre_tagger.tagging.library import walk
     from genre_tagger.pipeline.audio import AUDIO_EXTENSIONS
     from genre_tagger.tagging.report import ReportError, check_target, json_line, write_csv
-    from genre_tagger.tagging.scan import FAILED, INTERRUPTED, WOULD_TAG, ScanOptions, Scanner
+    from genre_tagger.tagging.scan import FAILED, INTERRUPTED, ScanOptions, Scanner
 
     options = ScanOptions(
         max_segments=max_segments or None, min_confidence=min_confidence, write=write, policy=policy,
@@ -336,18 +319,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
         except ReportError as error:
             _fail(escape(str(error)), 1)
         out.print(f"Wrote the report {escape(str(report_path))}", highlight=False)
-    display.print_table(display.scan_summary_table(summary), out)
-    out.print(
-        f"{len(summary.results)} files in {summary.seconds:.1f} s: {summary.from_cache} from cache, "
-        f"{len(summary.results) - summary.from_cache} analysed"
-    )
-    if summary.failed:
-        console.print(f"[red]{len(summary.failed)} failed[/] (each said above, and in the report's error column)")
-    if journal is not None:
-        again = f"{journal.path} --write" if journal_path else "--last --write"
-        out.print(f"Journal of changes: {journal.path} (undo with: genre-tagger undo {again})", highlight=False)
-    elif any(r.status == WOULD_TAG for r in summary.results) and not summary.stopped:
-        out.print("Dry run: nothing was written. Add --write to tag the files.")
+    display.print_scan_summary(summary, out, journal.path if journal is not None else None, journal_path is not None)
     if summary.stopped:
         done = sum(r.status != INTERRUPTED for r in summary.results)
         why = f"stopped by {stop.name}" if stop() else f"stopped: {summary.stopped}"
@@ -460,18 +432,7 @@ def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, ad
         except BundleError as error:  # a model is made on first use: see models.bundle.load
             _fail(str(error))
 
-    display.print_table(display.evaluation_summary_table(result))
-    for model in result.models:
-        if model.scores is None:
-            continue
-        display.print_table(display.per_class_table(model))
-        display.print_table(display.confusion_table(model.model, model.scores))
-        display.print_table(display.risk_coverage_table(model))
-        if model.prior_shift is not None:
-            display.print_table(display.confusion_table(f"{model.model}, priors adjusted", model.prior_shift.scores))
-    display.print_left_out(result)
-    for model in result.models:
-        console.print(f"{model.model}: {model.from_cache} from cache, {model.analysed} analysed", highlight=False)
+    display.print_evaluation(result)
     if json_path:
         json_path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         console.print(f"Wrote {escape(str(json_path))}", highlight=False)

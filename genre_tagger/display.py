@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # named in annotations only: a scan answered from the cache i
     from genre_tagger.tagging.journal import JournalInfo, UndoResult
     from genre_tagger.tagging.scan import ScanSummary, TrackResult
     from genre_tagger.training.ablation import LeverEffect
+    from genre_tagger.plugins import PluginInfo
     from genre_tagger.training.modelcard import ModelReport
+    from genre_tagger.training.retrain import RetrainResult
 
 # soft_wrap: a one-line error stays one line in logs, whatever the terminal width.
 # ``console`` (standard error) carries progress, warnings and errors; ``out`` (standard
@@ -67,6 +69,16 @@ def progress_bar() -> Progress:
         console=console,
         redirect_stdout=sys.stdout.isatty(),
     )
+
+
+def plugins_table(rows: list[PluginInfo]) -> Table:
+    """``genre-tagger plugins``: every registered extractor and model."""
+    table = Table(title="Registered plugins")
+    for column in ("name", "version", "kind", "consumes", "from"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.name, row.version, row.kind, row.consumes, row.source)
+    return table
 
 
 def config_table(config: Config) -> Table:
@@ -127,6 +139,35 @@ def scan_line(result: TrackResult) -> str | None:
     if result.status == "uncertain":
         return f"[yellow]{result.status}[/] {escape(result.error)}"
     return None
+
+
+def print_retrain(result: RetrainResult) -> None:
+    """What ``retrain`` made: its scores, the ablation, the files written, the clips it could not use."""
+    print_table(scores_table(result.reports))
+    if result.effects:
+        print_table(ablation_table(result.effects))
+    console.print(f"Wrote {result.metrics_path} and the model card {result.card_path}", highlight=False)
+    if result.failures:
+        console.print(f"[yellow]{len(result.failures)} clip(s) could not be used:[/]")
+        for failure in result.failures:
+            console.print(f"  {escape(failure)}", highlight=False)
+
+
+def print_scan_summary(summary: ScanSummary, to: Console, journal_path=None, journal_named: bool = False) -> None:
+    """A scan's closing lines: the summary table, the counts, where its journal is (and how
+    to undo it), or that a dry run wrote nothing."""
+    from genre_tagger.tagging.scan import WOULD_TAG
+
+    print_table(scan_summary_table(summary), to)
+    to.print(f"{len(summary.results)} files in {summary.seconds:.1f} s: {summary.from_cache} from cache, "
+             f"{len(summary.results) - summary.from_cache} analysed")
+    if summary.failed:
+        console.print(f"[red]{len(summary.failed)} failed[/] (each said above, and in the report's error column)")
+    if journal_path is not None:
+        again = f"{journal_path} --write" if journal_named else "--last --write"
+        to.print(f"Journal of changes: {journal_path} (undo with: genre-tagger undo {again})", highlight=False)
+    elif any(r.status == WOULD_TAG for r in summary.results) and not summary.stopped:
+        to.print("Dry run: nothing was written. Add --write to tag the files.")
 
 
 def scan_summary_table(summary: ScanSummary) -> Table:
@@ -267,6 +308,23 @@ def confusion_table(title: str, scores: Scores) -> Table:
         cells.append(_score(scores.per_class[genre]["recall"]))
         table.add_row(genre, *cells)
     return table
+
+
+def print_evaluation(result: Evaluation) -> None:
+    """``evaluate``'s tables: the summary, then per model its recall, confusion and
+    risk-coverage tables, what was left out, and where its predictions came from."""
+    print_table(evaluation_summary_table(result))
+    for model in result.models:
+        if model.scores is None:
+            continue
+        print_table(per_class_table(model))
+        print_table(confusion_table(model.model, model.scores))
+        print_table(risk_coverage_table(model))
+        if model.prior_shift is not None:
+            print_table(confusion_table(f"{model.model}, priors adjusted", model.prior_shift.scores))
+    print_left_out(result)
+    for model in result.models:
+        console.print(f"{model.model}: {model.from_cache} from cache, {model.analysed} analysed", highlight=False)
 
 
 def print_left_out(result: Evaluation, limit: int = 20) -> None:

@@ -50,23 +50,30 @@ class RetrainError(Exception):
     of them); the message is one line."""
 
 
+#: the options that are on by default for a GTZAN-style folder, off for a user's own tracks
+LEVERS = ("ensemble", "augment", "robustness", "ablation", "nested")
+
+
 @dataclass
 class RetrainOptions:
     """The ``retrain`` command's settings. The clips come from one of ``data_dir`` (a
     GTZAN-style folder), ``from_tags`` (a user's library: each tagged track's first
     genre) or ``labels`` (a labels CSV in ``evaluate``'s format); of a user's own genres,
     those with fewer than ``min_tracks`` tracks are left out, and ``aliases`` (a file of
-    ``name=label`` lines) adds synonyms."""
+    ``name=label`` lines) adds synonyms.
+
+    The five levers of :data:`LEVERS` left ``None`` are on for a GTZAN-style folder and
+    off for a user's own tracks, so that those are read from the cache a scan filled."""
 
     data_dir: Path | None
     out_dir: Path
     split_dir: Path | None = None
     models: list[str] | None = None  # default: every registered model
-    ensemble: bool = True
-    augment: bool = True
-    robustness: bool = True
-    ablation: bool = True
-    nested: bool = True
+    ensemble: bool | None = None
+    augment: bool | None = None
+    robustness: bool | None = None
+    ablation: bool | None = None
+    nested: bool | None = None
     jobs: int = 1
     cross_labels: Path | None = None  # a labels CSV of other music: scored, and trained on
     cross_training: bool = True
@@ -74,6 +81,11 @@ class RetrainOptions:
     labels: Path | None = None
     min_tracks: int = 5
     aliases: Path | None = None
+
+    def __post_init__(self) -> None:
+        for lever in LEVERS:
+            if getattr(self, lever) is None:
+                setattr(self, lever, not self.own_genres)
 
     @property
     def own_genres(self) -> bool:
@@ -94,8 +106,9 @@ class RetrainOptions:
         words += ["--cross-labels", str(self.cross_labels)] if self.cross_labels else []
         words += [] if self.cross_training or not self.cross_labels else ["--no-cross-training"]
         words += ["--models", ",".join(self.models)] if self.models else []
-        for flag in ("ensemble", "augment", "robustness", "ablation", "nested"):
-            words += [] if getattr(self, flag) else [f"--no-{flag}"]
+        for lever in LEVERS:  # those that differ from the source's default
+            if getattr(self, lever) == self.own_genres:
+                words.append(f"--{'' if getattr(self, lever) else 'no-'}{lever}")
         words += ["--jobs", str(self.jobs)] if self.jobs != 1 else []
         return shlex.join(words)
 
