@@ -144,6 +144,26 @@ def test_stream_yields_full_blocks_that_add_up_to_load(make_audio, ext, block_sa
     np.testing.assert_array_equal(np.concatenate(blocks), audio.load(path))
 
 
+@pytest.mark.parametrize("ext,sr", [("flac", 22050), ("flac", 44100), ("mp3", 44100), ("m4a", 48000),
+                                    ("ogg", 32000), ("opus", 48000), ("wav", 96000)])
+def test_stream_only_spans_decodes_them_as_a_full_decode_does(tmp_path, ext, sr):
+    """``only``: the samples inside the spans are those of a full decode, those more
+    than a second from every span are zeros, and the length is the same."""
+    path = audiofactory.write(tmp_path / f"clip.{ext}", np.stack([audiofactory.music_like(20.0, sr, seed=1),
+                                                                 audiofactory.music_like(20.0, sr, seed=2)]), sr)
+    full = audio.load(path)
+    spans = [(1000, 1000 + 66149), (150_000, 150_000 + 66149), (150_000 + 66149, 150_000 + 2 * 66149),
+             (len(full) - 30_000, len(full) + 5)]
+    part = np.concatenate(list(audio.stream(path, 100_000, only=spans)))
+    assert len(part) == len(full)
+    inside, near = np.zeros(len(full), bool), np.zeros(len(full), bool)
+    for start, stop in spans:
+        inside[start:stop] = True
+        near[max(0, start - SAMPLE_RATE):stop + SAMPLE_RATE] = True
+    np.testing.assert_allclose(part[inside], full[inside], atol=1e-5)
+    assert not part[~near].any() and full[~near].any()
+
+
 def test_stream_blocks_are_independent_arrays(make_audio):
     first, second, *_ = audio.stream(make_audio("clip.wav", seconds=1.0), 4096)
     assert not np.shares_memory(first, second)

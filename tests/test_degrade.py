@@ -1,4 +1,5 @@
-"""Degraded copies of audio (band-limited, low-bitrate mp3): what they remove and keep."""
+"""Degraded copies of audio (band-limited, low-bitrate mp3, a loud modern master): what they
+remove, add and keep."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ def test_lossy_mp3_keeps_length_and_alignment_but_loses_detail(bright):
     assert np.corrcoef(bright, coded)[0, 1] > 0.8  # aligned: the encoder delay is removed
     assert not np.allclose(coded, bright, atol=1e-3)
     assert energy_above(coded, 9000) < energy_above(bright, 9000)
+
+
+def test_loud_master_is_louder_limited_and_aligned(bright):
+    quiet = (0.1 * bright).astype(np.float32)  # an old, quiet source
+    master = degrade.loud_master(quiet)
+    assert master.shape == quiet.shape and master.dtype == np.float32
+    level = 20 * np.log10(float(np.sqrt(np.mean(master ** 2))))
+    assert degrade.LOUD_RMS_DB <= level <= -5  # the limiter's drive lifts it about 3 dB more
+    assert np.abs(master).max() <= 1.1  # peaks soft-limited (an mp3 may overshoot a little)
+    assert np.corrcoef(quiet, master)[0, 1] > 0.8  # aligned: the same music, not shifted
 
 
 @pytest.mark.parametrize("name", sorted(degrade.DEGRADATIONS))

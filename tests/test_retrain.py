@@ -51,9 +51,9 @@ def test_retrain_reports_three_scorings_and_saves_pickle_free_bundles(small_gtza
         assert scores["artist_split"]["n_tracks"] > 0
     for name in ("knn", "lightgbm", "ensemble"):  # robustness: the same CV with degraded test folds
         robustness = metrics[name]["metrics"]["robustness"]
-        assert set(robustness) == {"band-limited-16k", "mp3-32k"}
+        assert set(robustness) == {"band-limited-16k", "mp3-32k", "loud-master"}
         assert all(scores["n_tracks"] == 18 for scores in robustness.values())
-    assert metrics["knn"]["training"]["augmentation"] == ["band-limited-16k", "mp3-32k"]
+    assert metrics["knn"]["training"]["augmentation"] == ["band-limited-16k", "mp3-32k", "loud-master"]
     levers = {(row["model"], row["lever"].split(":")[0]) for row in metrics["ablation"]}
     assert {("knn", "augmentation"), ("lightgbm", "augmentation"), ("lightgbm", "balanced class weights"),
             ("knn", "soft vote instead of majority")} <= levers

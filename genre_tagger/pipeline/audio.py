@@ -49,8 +49,9 @@ Choices worth knowing:
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -137,7 +138,8 @@ def probe(path: str | os.PathLike[str]) -> Info:
         )
 
 
-def stream(path: str | os.PathLike[str], block_samples: int) -> Iterator[np.ndarray]:
+def stream(path: str | os.PathLike[str], block_samples: int,
+           only: Sequence[tuple[int, int]] | None = None) -> Iterator[np.ndarray]:
     """Decode ``path`` incrementally to blocks of 22050 Hz mono float32 samples.
 
     Every block is a new float32 array of shape ``[block_samples]`` except the last,
@@ -146,12 +148,18 @@ def stream(path: str | os.PathLike[str], block_samples: int) -> Iterator[np.ndar
     however long the file. The file is opened when iteration starts, so
     :class:`AudioError` is raised from the first ``next()``, or later for a file that
     turns out to hold no audio.
+
+    With ``only`` (``[(start, stop), ...]`` in samples at 22050 Hz), the samples away
+    from those spans are zeros: every packet is still decoded (so positions and lengths are
+    exactly those of a full decode), but only the frames near a span are converted to
+    floats, mixed to mono and resampled, the costlier half of decoding. Inside the spans
+    the samples are those of a full decode (see :data:`SPAN_MARGIN_S`).
     """
     if block_samples < 1:
         raise ValueError(f"block_samples must be at least 1, got {block_samples}")
     block = np.empty(block_samples, dtype=np.float32)
     filled = 0
-    for chunk in _mono_chunks(path):
+    for chunk in _mono_chunks(path, only):
         while len(chunk):
             take = min(block_samples - filled, len(chunk))
             block[filled : filled + take] = chunk[:take]
@@ -177,13 +185,29 @@ def load(path: str | os.PathLike[str]) -> np.ndarray:
 # --- decoding ---------------------------------------------------------------------------
 
 
-def _mono_chunks(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
-    """Yield the file as float32 mono chunks at SAMPLE_RATE, of whatever sizes come.
+#: how far beyond a span of :func:`stream`'s ``only`` frames are still converted: the
+#: resampler's filter (a few milliseconds) then never sees the zeros around a span
+SPAN_MARGIN_S = 0.1
+
+
+def _needed(spans: Sequence[tuple[int, int]] | None) -> Callable[[float, float], bool]:
+    """Whether a frame from ``start`` to ``stop`` (seconds) is near one of ``spans``."""
+    if spans is None:
+        return lambda start, stop: True
+    bounds = [(a / SAMPLE_RATE - SPAN_MARGIN_S, b / SAMPLE_RATE + SPAN_MARGIN_S) for a, b in spans]
+    return lambda start, stop: any(start < high and stop > low for low, high in bounds)
+
+
+def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] | None = None) -> Iterator[np.ndarray]:
+    """Yield the file as float32 mono chunks at SAMPLE_RATE, of whatever sizes come
+    (zeros for frames far from the spans ``only``, see :func:`stream`).
 
     Skips packets the decoder rejects; stops at a read error after some audio (a
     damaged file, or a chained Ogg whose second part FFmpeg cannot read), keeping what
     was decoded; raises AudioError when no sample at all comes out.
     """
+    needed = _needed(only)
+    seconds = 0.0  # where the next frame starts
     n_samples = 0
     n_skipped, skip_reason = 0, ""  # packets the decoder rejected, and FFmpeg's last words why
     stopped_by: str | None = None  # the read error that ended decoding early
@@ -207,7 +231,12 @@ def _mono_chunks(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
                 continue
             for frame in frames:
                 _check_frame(path, frame)
-                chunk = resample(_frame_to_mono(path, frame), frame.sample_rate)
+                length = frame.samples / frame.sample_rate
+                if needed(seconds, seconds + length):
+                    chunk = resample(_frame_to_mono(path, frame), frame.sample_rate)
+                else:
+                    chunk = resample.skip(frame.samples, frame.sample_rate)
+                seconds += length
                 n_samples += len(chunk)
                 if n_samples > MAX_DURATION_S * SAMPLE_RATE:
                     raise AudioError(path, f"decodes to more than {MAX_DURATION_S // 3600} hours of audio: refused")
@@ -270,34 +299,99 @@ def _to_float32(samples: np.ndarray, sample_format: str) -> np.ndarray:
 
 
 class _Resampler:
-    """Streams mono chunks from the decoder's rate to SAMPLE_RATE with soxr.
+    """Streams mono chunks from the decoder's rate to SAMPLE_RATE with soxr, and stands
+    zeros in for the chunks that are not needed.
 
     Chunks already at SAMPLE_RATE pass through untouched (bit-exact). Should the rate
-    change in mid-file, the current filter is flushed and a new one started.
+    change in mid-file, the current filter is flushed and a new one started (a new
+    *part*). :meth:`skip` stands for samples that are not needed: the filter is flushed,
+    and zeros take their place, as many as resampling them would have made. The next
+    chunk starts a new filter at its first sample whose position at 22050 Hz is a whole
+    number, so every sample after it lies exactly where a full resampling puts it (soxr
+    streams are delay-compensated: output sample ``j`` of a filter started at input
+    sample ``s`` is at time ``s / rate + j / 22050``).
     """
 
     def __init__(self) -> None:
         self._rate: int | None = None
         self._soxr: soxr.ResampleStream | None = None
+        self._part_in = 0  # input samples of the current part so far
+        self._part_out = 0  # output samples of the current part given out so far
+        self._drop = 0  # output samples of the current filter that overlap what was given out
 
     def __call__(self, chunk: np.ndarray, rate: int) -> np.ndarray:
-        """``chunk`` (float32 mono at ``rate`` Hz) at SAMPLE_RATE; soxr may hold some back."""
-        tail = np.empty(0, dtype=np.float32)
-        if rate != self._rate:
-            tail = self.flush()
-            self._rate = rate
-            if rate != SAMPLE_RATE:
+        """``chunk`` (float32 mono at ``rate`` Hz) at SAMPLE_RATE, after the zeros that
+        stand for skipped samples before it; soxr may hold some samples back."""
+        pieces = [self._new_part(rate)]
+        start, self._part_in = self._part_in, self._part_in + len(chunk)
+        if rate == SAMPLE_RATE:
+            pieces += [self._zeros_to(start), chunk]
+            self._part_out = self._part_in
+        else:
+            if self._soxr is None:
+                step = rate // math.gcd(rate, SAMPLE_RATE)  # input samples whose output position is whole
+                first = -(-start // step) * step
+                if first >= self._part_in:  # no such sample in this chunk: it stands as skipped
+                    return np.concatenate(pieces)
+                chunk = chunk[first - start:]
+                position = first * SAMPLE_RATE // rate
+                pieces.append(self._zeros_to(position))
+                self._drop = self._part_out - position
                 self._soxr = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality=_SOXR_QUALITY)
-        out = chunk if self._soxr is None else self._soxr.resample_chunk(chunk)
-        return np.concatenate([tail, out]) if len(tail) else out
+            pieces.append(self._given(self._soxr.resample_chunk(chunk)))
+        return np.concatenate(pieces)
+
+    def skip(self, n_samples: int, rate: int) -> np.ndarray:
+        """Stand ``n_samples`` at ``rate`` Hz that are not needed; returns what the filter still held."""
+        pieces = [self._new_part(rate), self._end_filter()]
+        self._part_in += n_samples
+        return np.concatenate(pieces)
 
     def flush(self) -> np.ndarray:
-        """The samples still inside the filter; the resampler is then reset."""
-        tail = np.empty(0, dtype=np.float32)
-        if self._soxr is not None:
-            tail = self._soxr.resample_chunk(tail, last=True)
-        self._rate, self._soxr = None, None
+        """The samples still inside the filter, and zeros for the skipped samples at the
+        end; the resampler is then reset."""
+        if self._rate is None:
+            return np.empty(0, dtype=np.float32)
+        tail = self._end_filter()
+        n_out = self._part_in if self._rate == SAMPLE_RATE else _resampled_length(self._part_in, self._rate)
+        zeros = self._zeros_to(n_out)
+        self._rate, self._part_in, self._part_out = None, 0, 0
+        return np.concatenate([tail, zeros])
+
+    def _new_part(self, rate: int) -> np.ndarray:
+        """At a change of rate, the end of the part before (see :meth:`flush`)."""
+        if rate == self._rate:
+            return np.empty(0, dtype=np.float32)
+        tail = self.flush()
+        self._rate = rate
         return tail
+
+    def _end_filter(self) -> np.ndarray:
+        if self._soxr is None:
+            return np.empty(0, dtype=np.float32)
+        tail = self._given(self._soxr.resample_chunk(np.empty(0, dtype=np.float32), last=True))
+        self._soxr = None
+        return tail
+
+    def _given(self, out: np.ndarray) -> np.ndarray:
+        """``out`` of the current filter, less what overlaps samples already given out."""
+        if self._drop > 0:
+            dropped = min(self._drop, len(out))
+            out, self._drop = out[dropped:], self._drop - dropped
+        self._part_out += len(out)
+        return out
+
+    def _zeros_to(self, position: int) -> np.ndarray:
+        """Zeros from the samples given out so far up to ``position`` of the current part."""
+        zeros = np.zeros(max(0, position - self._part_out), dtype=np.float32)
+        self._part_out += len(zeros)
+        return zeros
+
+
+def _resampled_length(n_samples: int, rate: int) -> int:
+    """How many samples soxr makes of ``n_samples`` at ``rate``: ``n * 22050 / rate``
+    rounded, halves up."""
+    return (2 * n_samples * SAMPLE_RATE + rate) // (2 * rate)
 
 
 # --- opening, and errors in words ----------------------------------------------------------

@@ -149,7 +149,7 @@ def _rates(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarray, outside:
            min_confidence: float) -> dict:
     """What the thresholds do, per source: the share of known tracks tagged, how often
     those tags are right, the share of tracks of other genres left untagged."""
-    tagged = (novelty.max(axis=1) <= outside) & (novelty[:, -1] <= not_music) & (confidence >= min_confidence)
+    tagged = (novelty[:, 0] <= outside) & (novelty[:, -1] <= not_music) & (confidence >= min_confidence)
     rates = {}
     for source in np.unique(tracks.source):
         mine = tracks.source == source
@@ -180,7 +180,7 @@ def fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assesso
     other = (tracks.source == "cross") & ~known
     if other.any() and (known & (tracks.source == "cross")).any():
         mask = (tracks.source == "cross")
-        metrics["outside_auroc"] = float(roc_auc_score(~known[mask], novelty[mask].max(axis=1)))
+        metrics["outside_auroc"] = float(roc_auc_score(~known[mask], novelty[mask, 0]))
     detector = _final_detector(trained, cross)
     detector.scales = scales.tolist()
     return Assessor(_calibrator(tracks, known, method), outside, not_music, min_confidence), detector, metrics
@@ -191,11 +191,11 @@ def _choose_thresholds(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarr
     or the training folder's tracks without them)."""
     source = "cross" if (tracks.known & (tracks.source == "cross")).any() else "train"
     mine = tracks.known & (tracks.source == source)
-    levels = sorted({float(np.quantile(novelty[tracks.known].max(axis=1), q)) for q in OUTSIDE_QUANTILES})
+    levels = sorted({float(np.quantile(novelty[tracks.known, 0], q)) for q in OUTSIDE_QUANTILES})
     best, best_key = (levels[-1], 0.0), (-1.0, -1.0)
     for outside in levels:
         for min_confidence in CONFIDENCE_GRID:
-            tagged = mine & (novelty.max(axis=1) <= outside) & (novelty[:, -1] <= not_music) & (confidence >= min_confidence)
+            tagged = mine & (novelty[:, 0] <= outside) & (novelty[:, -1] <= not_music) & (confidence >= min_confidence)
             coverage = tagged.sum() / max(mine.sum(), 1)
             if coverage < MIN_COVERAGE or not tagged.any():
                 continue

@@ -48,20 +48,26 @@ class CrossSet:
     that in fold ``f`` the models train on the other folds' clips and test this fold's:
     every cross-dataset score is of clips the model never saw. Only clips of the genres the
     training folder has are trained on; the others (a genre it lacks) are only tested, as
-    music outside the known genres. A training set holds the cross rows ``weight`` times,
-    so that they weigh about as much as the training folder's rows in all.
+    music outside the known genres. A training set holds each genre's cross rows
+    ``weight[genre]`` times, so that in every genre they weigh about as much as the training
+    folder's rows of that genre: how a clip was recorded then tells no known genre from
+    another (with one weight for all, the genre whose own rows are fewest -- GTZAN's pop --
+    would be mostly other music, and other music would be called pop).
     """
 
     dataset: Dataset
     folds: np.ndarray
     known: np.ndarray  # rows of a genre the training folder has
     train: bool = True
-    weight: int = 1
+    weight: dict[str, int] = field(default_factory=dict)  # genre -> repeats in a training set
 
     @classmethod
-    def of(cls, dataset: Dataset, genres: np.ndarray, training_rows: int, n_folds: int, train: bool = True) -> CrossSet:
-        known = np.isin(dataset.y, genres)
-        weight = max(1, round(training_rows / max(int(known.sum()), 1)))
+    def of(cls, dataset: Dataset, training_rows: dict[str, int], n_folds: int, train: bool = True) -> CrossSet:
+        """The cross set of ``dataset``, weighted against ``training_rows`` (the training
+        folder's rows per genre in a training set, degraded copies included)."""
+        known = np.isin(dataset.y, list(training_rows))
+        genres, counts = np.unique(dataset.y[known], return_counts=True)
+        weight = {str(g): max(1, round(training_rows[g] / n)) for g, n in zip(genres, counts)}
         return cls(dataset, GroupedFolds(n_folds, SEED).folds(dataset.y, dataset.groups), known, train, weight)
 
     def select(self, extractor_names: tuple[str, ...]) -> CrossSet:
@@ -75,7 +81,8 @@ class CrossSet:
         if not self.train:
             return []
         rows = self.known if fold is None else self.known & (self.folds != fold)
-        return [self.dataset.subset(rows)] * self.weight
+        return [self.dataset.subset(rows & (self.dataset.y == genre))
+                for genre, repeats in self.weight.items() for _ in range(repeats)]
 
 
 def with_copies(train: Dataset, augmented: list[Dataset], extra: list[Dataset] = ()) -> Dataset:

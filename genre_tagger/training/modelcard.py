@@ -210,7 +210,9 @@ def _cross_section(reports: list[ModelReport]) -> list[str]:
     ]
     if trained_on:
         lines += ["", f"Trained on: {', '.join(f'{g} {n}' for g, n in trained_on['clips_per_genre'].items())} clips, "
-                      f"each row counting {trained_on['weight']} times (about as much in all as the training folder)."]
+                      "each genre's rows counting "
+                      + ", ".join(f"{g} {n} times" for g, n in trained_on['weight'].items())
+                      + " (about as much as the training folder's rows of that genre)."]
     lines += ["", "Per-class recall (tracks of other music):", "", "| genre | " + " | ".join(r.name for r in cross) + " |",
               "|---|" + "---|" * len(cross)]
     for genre in first.get("genres", []):

@@ -252,9 +252,10 @@ def extract(clips: list[Clip], extractors: list[FeatureExtractor], cache: Cache,
     return dataset
 
 
-def cross_set(options: RetrainOptions, extractors: list[FeatureExtractor], cache: Cache, genres: list[str],
-              training_rows: int, progress: Progress) -> CrossSet | None:
-    """The other music of ``options.cross_labels``, analysed, as a :class:`CrossSet`."""
+def cross_set(options: RetrainOptions, extractors: list[FeatureExtractor], cache: Cache,
+              training_rows: dict[str, int], progress: Progress) -> CrossSet | None:
+    """The other music of ``options.cross_labels``, analysed, as a :class:`CrossSet`
+    weighted against ``training_rows`` (per genre, see :meth:`CrossSet.of`)."""
     if options.cross_labels is None:
         return None
     try:
@@ -268,9 +269,10 @@ def cross_set(options: RetrainOptions, extractors: list[FeatureExtractor], cache
         raise RetrainError(f"{options.cross_labels}: no labelled file found")
     counts = Counter(clip.genre for clip in clips)
     progress.note(f"Other music: {len(clips)} clips in {options.cross_labels}: "
-                  + ", ".join(f"{g} {n}{'' if g in genres else ' (not a training genre)'}" for g, n in sorted(counts.items())))
+                  + ", ".join(f"{g} {n}{'' if g in training_rows else ' (not a training genre)'}"
+                            for g, n in sorted(counts.items())))
     dataset = extract(clips, extractors, cache, options.jobs, None, progress)
-    return CrossSet.of(dataset, np.array(genres), training_rows, N_FOLDS, options.cross_training)
+    return CrossSet.of(dataset, training_rows, N_FOLDS, options.cross_training)
 
 
 def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], splits: dict[str, set[str]] | None,
@@ -383,8 +385,10 @@ def retrain(options: RetrainOptions, registry: Registry, cache: Cache, progress:
     clean = extract(clips, extractors, cache, options.jobs, None, progress, max_segments)
     degradations = list(DEGRADATIONS) if options.augment or options.robustness else []
     copies = {name: extract(clips, extractors, cache, options.jobs, name, progress, max_segments) for name in degradations}
-    training_rows = len(clean.y) * (1 + (len(copies) if options.augment else 0))  # a training set's rows, copies included
-    cross = cross_set(options, extractors, cache, sorted({clip.genre for clip in clips}), training_rows, progress)
+    # a training set's rows per genre, degraded copies included
+    training_rows = {str(g): int(n) * (1 + (len(copies) if options.augment else 0))
+                     for g, n in zip(*np.unique(clean.y, return_counts=True))}
+    cross = cross_set(options, extractors, cache, training_rows, progress)
 
     options.out_dir.mkdir(parents=True, exist_ok=True)
     models = {spec.name: train_model(spec, clean, copies, splits, options, progress, cross, found.names)
