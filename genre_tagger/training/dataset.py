@@ -99,7 +99,8 @@ def build_dataset(
 ) -> Dataset:
     """Features of every segment of every clip by each of ``extractors`` (at most
     ``max_segments`` spread over it, as ``scan`` chooses them), from the cache where
-    possible; each clip missing from the cache is decoded once for all of them.
+    possible; a clip is decoded once for all the extractors whose features the cache lacks
+    (an extractor added later leaves the others' features cached).
 
     With ``degradation`` (a name of :data:`~genre_tagger.training.degrade.DEGRADATIONS`),
     the features are those of a degraded copy of each clip. Clips that fail to decode are
@@ -109,29 +110,31 @@ def build_dataset(
     selection = selection_name(max_segments, degradation)
     keys = {e.name: cache_module.features_key(e.name, e.version) for e in extractors}
     features: dict[Path, dict[str, np.ndarray]] = {}
-    todo = []
+    todo: dict[tuple[str, ...], list[Path]] = {}  # the extractors a clip lacks -> those clips
     by_path = {clip.path: clip for clip in clips}
     for clip in clips:
         file_key = cache_module.file_key(clip.path)
         cached = {name: cache.get_features(file_key, key, selection) for name, key in keys.items()}
-        if all(rows is not None for rows in cached.values()):
-            features[clip.path] = cached
-            if on_progress:
-                on_progress(clip, None)
-        else:
-            todo.append(clip.path)
+        features[clip.path] = {name: rows for name, rows in cached.items() if rows is not None}
+        missing = tuple(name for name, rows in cached.items() if rows is None)
+        if missing:  # only what the cache lacks is computed: a new extractor leaves the others cached
+            todo.setdefault(missing, []).append(clip.path)
+        elif on_progress:
+            on_progress(clip, None)
     failures = []
     transform = DEGRADATIONS[degradation] if degradation else None
-    for result in analyse_many(todo, list(keys), max_segments, jobs, transform=transform):
-        if result.error:
-            failures.append(result.error)
-        else:
-            features[result.path] = result.features.features
-            file_key = cache_module.file_key(result.path)
-            for name, key in keys.items():
-                cache.put_features(file_key, key, selection, features[result.path][name])
-        if on_progress:
-            on_progress(by_path[result.path], result)
+    for names, paths in todo.items():
+        for result in analyse_many(paths, list(names), max_segments, jobs, transform=transform):
+            if result.error:
+                failures.append(result.error)
+                del features[result.path]
+            else:
+                features[result.path].update(result.features.features)
+                file_key = cache_module.file_key(result.path)
+                for name in names:
+                    cache.put_features(file_key, keys[name], selection, features[result.path][name])
+            if on_progress:
+                on_progress(by_path[result.path], result)
     ordered = [clip for clip in clips if clip.path in features]
     if not ordered:
         raise ValueError("no clip could be analysed")
