@@ -194,16 +194,6 @@ def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | N
     display.print_retrain(result)
 
 
-def _open_json_lines(path: Path | None):
-    """``scan --json``'s output: standard output for ``-``, else the file (an OSError for
-    one that cannot be written, before any analysis)."""
-    if path is None:
-        return None
-    if path == Path("-"):
-        return sys.stdout
-    return open(path, "w", encoding="utf-8", errors="surrogateescape")
-
-
 def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
     names = {}
     for pair in pairs:
@@ -222,7 +212,7 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
               help="Write JSON Lines, one object per file as it finishes ('-': standard output, and every other "
                    "line goes to standard error).")
-@click.option("--force", is_flag=True, help="Let --report overwrite an existing file that is not a report.")
+@click.option("--force", is_flag=True, help="Let --report and --json overwrite an existing file that is not theirs.")
 @click.option("--write", is_flag=True, help="Write genre tags. Without it nothing in the library changes (dry run).")
 @click.option("--policy", type=click.Choice(["keep", "overwrite", "append"]), default="keep", show_default=True,
               help="What to do with a file that already has a genre.")
@@ -260,7 +250,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     from genre_tagger.tagging import journal as journal_module
     from genre_tagger.tagging.library import walk
     from genre_tagger.pipeline.audio import AUDIO_EXTENSIONS
-    from genre_tagger.tagging.report import ReportError, check_target, json_line, write_csv
+    from genre_tagger.tagging.report import ReportError, check_target, is_json_lines, json_line, open_json_lines, write_csv
     from genre_tagger.tagging.scan import FAILED, INTERRUPTED, ScanOptions, Scanner
 
     options = ScanOptions(
@@ -272,8 +262,10 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     try:  # before any analysis: an output that cannot be written is a usage error now, not a traceback later
         if report_path:
             check_target(report_path, force)
-        json_out = _open_json_lines(json_path)
+        if json_path not in (None, Path("-")):
+            check_target(json_path, force, is_json_lines, "JSON Lines output")
         journal = journal_module.Journal(journal_path or journal_module.default_path(), roots=paths).open() if write else None
+        json_out = sys.stdout if json_path == Path("-") else open_json_lines(json_path) if json_path else None
     except (ReportError, journal_module.JournalError) as error:
         _fail(escape(str(error)))
     except OSError as error:
@@ -287,16 +279,22 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     out = console if json_path == Path("-") else display.out  # standard output carries the JSON then
     out.print(f"{len(files)} audio files, model [bold]{predictor.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
 
-    hours = [0.0]
+    hours, json_failed = [0.0], []
     with StopRequest() as stop, _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as progress:
         task = progress.add_task("scanning", total=len(files))
 
         def on_result(result, cached):
             hours[0] += (result.duration_s or 0) / 3600
             progress.update(task, advance=1, description=f"scanning ({hours[0]:.2f} h of audio)")
-            if json_out is not None:
-                json_out.write(json_line(result) + "\n")
-                json_out.flush()
+            if json_out is not None and not json_failed:
+                try:
+                    json_out.write(json_line(result) + "\n")
+                    json_out.flush()
+                except OSError as error:  # a full disk: said once, the scan goes on without it
+                    progress.console.print(f"[red]error:[/] {escape(str(json_path))}: cannot be written "
+                                           f"({escape(error.strerror or str(error))}): no more JSON lines",
+                                           highlight=False)
+                    json_failed.append(json_path)
             if result.status == FAILED:
                 progress.console.print(f"[red]failed[/] {escape(result.error)}", highlight=False)
             elif not quiet and (line := display.scan_line(result)):
@@ -325,7 +323,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
         why = f"stopped by {stop.name}" if stop() else f"stopped: {summary.stopped}"
         _fail(escape(f"{why} after {done} of {len(summary.results)} files; what finished is cached: run the same "
                      "scan again to go on"), stop.exit_code if stop() else 1)
-    sys.exit(1 if summary.failed or summary.walk_errors else 0)
+    sys.exit(1 if summary.failed or summary.walk_errors or json_failed else 0)
 
 
 @main.command()

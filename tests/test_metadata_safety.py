@@ -338,18 +338,55 @@ def test_report_and_journal_never_overwrite_a_file_that_is_not_theirs(make_audio
     assert other.read_text().startswith("path,genre")
 
 
+@pytest.mark.parametrize("option", ["--report", "--journal", "--json"])
+def test_no_output_is_written_to_a_fifo_or_over_a_file_that_is_not_ours(option, make_audio, tmp_path):
+    """A FIFO (or a device) in an output's place is refused at once, never waited on; an
+    existing file that is not ours is refused too (--force may override a report or JSON)."""
+    library = tmp_path / "lib"
+    make_audio("lib/song.flac")
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    extra = ["--write"] if option == "--journal" else []
+    result = run("scan", library, "--models-dir", TINY[0], option, fifo, *extra)
+    assert result.exit_code == 2 and "not a regular file" in result.output, result.output
+    mine = tmp_path / "mine.txt"
+    mine.write_text("my notes\n")
+    result = run("scan", library, "--models-dir", TINY[0], option, mine, *extra)
+    assert result.exit_code == 2 and "is not a genre-tagger" in result.output and mine.read_text() == "my notes\n"
+    if option == "--json":  # output of ours is replaced; --force overwrites anything
+        out = tmp_path / "out.jsonl"
+        assert run("scan", library, "--models-dir", TINY[0], option, out).exit_code == 0
+        assert run("scan", library, "--models-dir", TINY[0], option, out).exit_code == 0
+        assert run("scan", library, "--models-dir", TINY[0], option, mine, "--force").exit_code == 0
+        assert mine.read_text().startswith('{"path"')
+
+
+def test_a_truncated_ogg_is_one_line_never_an_error_of_ours(make_audio, tmp_path):
+    whole = make_audio("lib/whole.ogg", seconds=8).read_bytes()
+    second_page = whole.index(b"OggS", 4)
+    (tmp_path / "lib" / "whole.ogg").write_bytes(whole[: second_page + 30])  # cut inside its comment page
+    result = run("scan", tmp_path / "lib", "--models-dir", TINY[0], "--write", "--journal", tmp_path / "j.jsonl")
+    assert "please report" not in result.output and "Traceback" not in result.output, result.output
+
+
 def test_csv_cells_that_spreadsheets_would_run_are_neutralised(make_audio, tmp_path):
     from genre_tagger.tagging.report import read_csv
 
     name = "=cmd|' -C calc'!A0.mp3"
     make_audio(f"lib/{name}")
     report = tmp_path / "r.csv"
-    assert run("scan", tmp_path / "lib", "--models-dir", TINY[0], "--report", report).exit_code == 0
+    # tag values that a spreadsheet would run, for whatever class the model votes
+    names = [f"--genre-name={label}=+SUM(1;{label})" for label in ("blues", "classical", "country", "disco", "hiphop",
+                                                                  "jazz", "metal", "pop", "reggae", "rock")]
+    result = run("scan", tmp_path / "lib", "--models-dir", TINY[0], "--report", report, "--min-confidence", "0", *names)
+    assert result.exit_code == 0, result.output
     (row,) = list(csv.DictReader(report.open()))
     assert not row["path"].startswith(("=", "+", "-", "@"))  # a path is absolute, but its cells are what count
+    assert row["genre"].startswith("'+SUM(1;") and row["genres_written"].startswith("'+SUM(1;")
     for cell in row.values():
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
-    assert read_csv(report)[0].path.endswith(name)  # and it reads back as it was
+    (result_row,) = read_csv(report)
+    assert result_row.path.endswith(name) and result_row.genre.startswith("+SUM(1;")  # and it reads back as it was
     from genre_tagger.tagging.report import neutralise
 
     assert neutralise("=1+2") == "'=1+2" and neutralise("-3") == "'-3" and neutralise("@x") == "'@x"

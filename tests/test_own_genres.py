@@ -117,6 +117,10 @@ def test_retrain_from_tags_reports_what_it_learned_from(own_models):
     card = (out / "README.md").read_text()
     assert "in their owner's genres" in card and "Left out: Rock" in card and "album" in card
     assert "balanced" in card.lower()
+    # the card says only what was measured on this data: no artist split, degraded copies or models not trained
+    for absent in ("Kereliuk", "degraded", "hog-mel", "KNN", "LightGBM weight", "pretrained"):
+        assert absent not in card, absent
+    assert "all tracks of an album (album tag, else folder) in one fold" in " ".join(card.split())
 
 
 def test_scan_tags_the_untagged_tracks_in_the_owners_spelling(library, own_models, tmp_path):

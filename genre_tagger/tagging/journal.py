@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Literal, TextIO
 
 from genre_tagger.pipeline.cache import Cache
-from genre_tagger.pipeline.files import check_free_space
+from genre_tagger.pipeline.files import check_free_space, open_regular
 from genre_tagger.tagging.tags import (
     FileStamp,
     Policy,
@@ -64,8 +64,8 @@ def _now() -> str:
 def _first_record(path: Path) -> dict | None:
     """The first line of ``path`` as JSON, or ``None`` when it is not a JSON object."""
     try:
-        with open(path, encoding="utf-8") as f:
-            record = json.loads(f.readline())
+        with open_regular(path) as f:  # a FIFO in a journal's place must not hang us
+            record = json.loads(f.readline(64 * 1024).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
     return record if isinstance(record, dict) else None
@@ -92,6 +92,8 @@ class Journal:
         if self._file is not None:
             return self
         created = not self.path.exists()
+        if not created and not self.path.is_file():
+            raise JournalError(f"{self.path}: is not a regular file (a FIFO, a device or a folder): not written")
         if not created and (_first_record(self.path) or {}).get("journal") != FORMAT:
             raise JournalError(f"{self.path}: exists and is not a genre-tagger journal; choose another file")
         try:

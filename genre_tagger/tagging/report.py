@@ -14,9 +14,9 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
-from genre_tagger.pipeline.files import check_free_space
+from genre_tagger.pipeline.files import check_free_space, open_regular
 from genre_tagger.tagging.scan import TrackResult
 
 #: the report's columns: ``class`` is the model's class (``hiphop``) of ``genre`` (``Hip-Hop``),
@@ -34,28 +34,49 @@ class ReportError(Exception):
     """The report cannot be written where asked; the message is one line naming it."""
 
 
-def _is_report(path: Path) -> bool:
-    """Whether ``path`` holds a report of ours: a CSV whose header row is a report's."""
+def _first_line(path: Path) -> str:
+    """The first line of a regular file (never blocking on a FIFO), ``""`` when unreadable."""
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            header = next(csv.reader([handle.readline()]), [])
+        with open_regular(path) as handle:
+            return handle.readline(64 * 1024).decode("utf-8")
     except (OSError, UnicodeDecodeError):
-        return False
+        return ""
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` holds a report of ours: a CSV whose header row is a report's."""
+    header = next(csv.reader([_first_line(path)]), [])
     return header[:2] == COLUMNS[:2] and "status" in header
 
 
-def check_target(path: str | Path, force: bool = False) -> None:
-    """Raise :class:`ReportError` unless a report can be written at ``path``: its folder
-    exists and takes new files, and ``path`` is new or a report of ours (anything with
-    ``force``). Nothing is left behind."""
+def is_json_lines(path: Path) -> bool:
+    """Whether ``path`` holds ``scan --json`` output of ours (or nothing yet)."""
+    line = _first_line(path)
+    if not line.strip():
+        return path.stat().st_size == 0
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and {"path", "status"} <= set(record)
+
+
+def check_target(path: str | Path, force: bool = False, ours: Callable[[Path], bool] = is_report,
+                 what: str = "report") -> None:
+    """Raise :class:`ReportError` unless a ``what`` (a report; JSON Lines with ``ours``
+    :func:`is_json_lines`) can be written at ``path``: its folder exists and takes new
+    files, and ``path`` is new or ``ours`` (any regular file with ``force``; a FIFO or a
+    device never). Nothing is left behind."""
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
         raise ReportError(f"{path}: its folder {folder} does not exist")
     if path.is_dir():
         raise ReportError(f"{path}: is a folder")
-    if path.exists() and not force and not _is_report(path):
-        raise ReportError(f"{path}: exists and is not a genre-tagger report; choose another name, "
+    if path.exists() and not path.is_file():
+        raise ReportError(f"{path}: is not a regular file (a FIFO or a device): not written")
+    if path.exists() and not force and not ours(path):
+        raise ReportError(f"{path}: exists and is not a genre-tagger {what}; choose another name, "
                           "or pass --force to overwrite it")
     temporary = _temporary(path)
     try:
@@ -110,6 +131,12 @@ def _cell(result: TrackResult, column: str) -> str:
     if isinstance(value, list):
         return LIST_SEPARATOR.join(value)
     return "" if value is None else str(value)
+
+
+def open_json_lines(path: str | Path):
+    """``scan --json FILE``'s output, opened for writing (checked by :func:`check_target`
+    first); an ``OSError`` when it cannot be."""
+    return open(path, "w", encoding="utf-8", errors="surrogateescape")
 
 
 def json_line(result: TrackResult) -> str:

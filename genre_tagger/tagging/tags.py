@@ -63,6 +63,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import struct
 import stat as stat_module
 import tempfile
 import unicodedata
@@ -391,11 +392,19 @@ def check_writable(path: str | os.PathLike[str]) -> None:
 
 
 def _checked(step: Callable[[], object], name: str):
-    """``step()``, its :class:`~genre_tagger.tagging.id3.UnsafeTag` as :class:`UnsafeTagError`."""
+    """``step()``, its :class:`~genre_tagger.tagging.id3.UnsafeTag` as :class:`UnsafeTagError`,
+    and what a damaged file makes the format's walk raise (a file cut short, sizes that
+    point past its end) as :class:`TagError`."""
     try:
         return step()
     except id3.UnsafeTag as error:
         raise UnsafeTagError(f"{name}: not written: {error}") from None
+    except OSError as error:
+        raise TagError(f"{name}: {_cause(error)}") from error
+    except EOFError as error:
+        raise TagError(f"{name}: cannot read tags: the file ends before its tags do (truncated?)") from error
+    except (mutagen.MutagenError, struct.error, ValueError, IndexError, KeyError) as error:
+        raise TagError(f"{name}: cannot read tags: they are damaged ({type(error).__name__}: {error})") from error
 
 
 @contextmanager

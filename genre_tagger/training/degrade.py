@@ -75,6 +75,13 @@ def _same_length(y: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(y, (0, n_samples - len(y)))
 
 
+#: name -> what a copy is, in the model card's words
+DESCRIPTIONS: dict[str, str] = {
+    "band-limited-16k": "resampled through 16 kHz",
+    "mp3-32k": "re-encoded as 32 kbit/s mono mp3",
+    "loud-master": "mastered loud (lows and highs lifted, soft-limited to about -8 dBFS) as a 160 kbit/s 44.1 kHz mp3",
+}
+
 #: name -> function, as named in caches, metrics and ``retrain``'s options
 DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "band-limited-16k": band_limit,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from genre_tagger.models.bundle import library_versions
 from genre_tagger.models.catalogue import SCORE_TIE, choose_default, selection_score
-from genre_tagger.training.degrade import DEGRADATIONS
+from genre_tagger.training.degrade import DEGRADATIONS, DESCRIPTIONS
 
 
 @dataclass
@@ -89,9 +89,30 @@ def _nested_section(reports: list[ModelReport]) -> list[str]:
     return lines
 
 
-def _data_section(training: dict, command: str, data_description: str) -> list[str]:
+def _reads(reports: list[ModelReport], extractor: str) -> bool:
+    return any(extractor in r.extractors for r in reports)
+
+
+def _has(reports: list[ModelReport], name_part: str) -> bool:
+    return any(name_part in r.name for r in reports)
+
+
+def _weighting_sentence(reports: list[ModelReport]) -> str:
+    """How the models of ``reports`` weigh the classes, naming only those trained."""
+    parts = []
+    if _has(reports, "knn"):
+        parts.append("KNN divides each neighbour's vote by its class frequency")
+    others = [label for part, label in (("lightgbm", "LightGBM"), ("logreg", "logistic regression")) if _has(reports, part)]
+    if others:
+        parts.append(f"{' and '.join(others)} weight each segment by the inverse frequency of its class "
+                     "(`class_weight=balanced`)")
+    return "; ".join(parts + ["model selection is scored with balanced accuracy"]) + "."
+
+
+def _data_section(reports: list[ModelReport], command: str, data_description: str) -> list[str]:
+    training = reports[0].training
     return [
-        "# Model card: genre-tagger pretrained models",
+        "# Model card: genre-tagger models",
         "",
         "Made by genre-tagger's own `retrain` command; regenerate them (and this card) with:",
         "",
@@ -108,10 +129,7 @@ def _data_section(training: dict, command: str, data_description: str) -> list[s
         f"exact duplicate feature rows dropped: {training.get('duplicate_rows_dropped', 0)}",
         "- clips per genre: " + ", ".join(f"{g} {n}" for g, n in training.get("clips_per_genre", {}).items()),
         "",
-        balance_sentence(training.get("clips_per_genre", {})) + " KNN divides each neighbour's vote by its",
-        "class frequency; LightGBM and logistic regression weight each segment by the inverse",
-        "frequency of its class (`class_weight=balanced`); model selection is scored with",
-        "balanced accuracy.",
+        balance_sentence(training.get("clips_per_genre", {})) + " " + _weighting_sentence(reports),
         "",
     ]
 
@@ -130,38 +148,57 @@ def balance_sentence(clips_per_genre: dict[str, int]) -> str:
             f"{', '.join(largest)}, {fewest} of {', '.join(smallest)}.")
 
 
-def _scores_section(reports: list[ModelReport]) -> list[str]:
-    names = [r.name for r in reports]
+def _protocols_paragraphs(reports: list[ModelReport]) -> list[str]:
+    """What each scoring in the table is, for the scorings that were run."""
+    training = reports[0].training
+    unit = "all tracks of an album (album tag, else folder)" if training.get("grouped_by") == "album" else \
+        "all segments of a clip"
     lines = [
-        "## Scores",
-        "",
         "Track scores take the majority vote of a clip's 3-second segments (*soft vote*: the",
         "class of highest mean probability instead, `scan --vote soft`). *Grouped CV*: 5",
-        "folds stratified by genre with all segments of a clip in one fold (scores of the pooled",
-        "out-of-fold predictions ± their spread across folds). *Artist split*: the",
-        "fault-filtered, artist-conscious split of Kereliuk, Sturm & Larsen (2015), train+valid",
-        "vs test, only clips present. *Leaky split*: the original study's random 80/20 split of",
-        "segments, which puts parts of one song on both sides; shown only to compare with its",
-        "figures (KNN 0.90, LightGBM 0.91) and not a measure of how the models do on new music.",
-        "",
-        "*Test folds band-limited / as mp3*: the grouped CV's models scoring degraded copies",
-        "of their test clips (resampled through 16 kHz; re-encoded as 32 kbit/s mono mp3),",
-        "made in memory by `genre_tagger/training/degrade.py`. With augmentation, every training set",
-        "(never a test fold) also holds those two copies of its clips.",
-        "",
-        "Every choice a model makes (KNN's k, the logistic regressions' C, the ensemble's",
-        "weights) is made inside the training folds. Made once on these same clips, and so",
-        "slightly optimistic: the hog-mel settings (`benchmarks/select_hog.py`), the",
-        "`timbre-rhythm` feature set, and which levers are on by default (the ablation below).",
-        "*Nested grouped CV* scores the default model without that last optimism: in each",
-        "outer fold, its levers (extra features, augmentation, class weights, vote) are chosen",
-        "by a grouped CV over the training clips alone (see below).",
-        "",
-        "| score | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
+        f"folds stratified by genre with {unit} in one fold (scores of the pooled",
+        "out-of-fold predictions ± their spread across folds).",
     ]
+    if any(r.metrics.get("artist_split") for r in reports):
+        lines += ["*Artist split*: the fault-filtered, artist-conscious split of Kereliuk, Sturm & Larsen",
+                  "(2015), train+valid vs test, only clips present."]
+    if any(r.metrics.get("leaky_random_split") for r in reports):
+        study = "" if training.get("grouped_by") == "album" else \
+            ", as the original GTZAN study did (its figures: KNN 0.90, LightGBM 0.91)"
+        lines += [f"*Leaky split*: a random 80/20 split of segments, which puts parts of one song on both sides{study};",
+                  "shown only to compare, not a measure of how the models do on new music."]
+    degraded = sorted({name for r in reports for name in r.metrics.get("robustness", {})})
+    augmented = sorted({name for r in reports for name in r.training.get("augmentation", [])})
+    if degraded:
+        lines += ["", "*Test folds degraded*: the grouped CV's models scoring copies of their test clips, made in",
+                  "memory by `genre_tagger/training/degrade.py`: "
+                  + "; ".join(f"*{name}*, {DESCRIPTIONS.get(name, name)}" for name in degraded) + "."]
+    if augmented:
+        lines += ["", "With augmentation, every training set (never a test fold) also holds these copies of its",
+                  "clips: " + ", ".join(augmented) + "."]
+    chosen = ["the logistic regressions' C" if _has(reports, "logreg") else None, "KNN's k" if _has(reports, "knn") else None,
+              "the ensemble's weights" if _has(reports, "ensemble") else None]
+    once = ["the hog-mel settings (`benchmarks/select_hog.py`)" if _reads(reports, "hog-mel") else None,
+            "the `timbre-rhythm` feature set" if _reads(reports, "timbre-rhythm") else None,
+            "which levers are on by default (the ablation below)"]
+    lines += ["", "Every choice a model makes (" + ", ".join(c for c in chosen if c) + ") is made inside the",
+              "training folds. Made once on these same clips, and so slightly optimistic: "
+              + ", ".join(c for c in once if c) + "."]
+    if any(r.metrics.get("nested_cv") for r in reports):
+        lines += ["*Nested grouped CV* scores the default model without that last optimism: in each outer fold,",
+                  "its levers (extra features, augmentation, class weights, vote) are chosen by a grouped CV over",
+                  "the training clips alone (see below)."]
+    return lines
+
+
+def _scores_section(reports: list[ModelReport]) -> list[str]:
+    names = [r.name for r in reports]
+    lines = ["## Scores", "", *_protocols_paragraphs(reports), "",
+             "| score | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for protocol, key, label in HEADLINE:
-        lines.append(f"| {label} | " + " | ".join(score_cell(r.metrics, protocol, key) for r in reports) + " |")
+        cells = [score_cell(r.metrics, protocol, key) for r in reports]
+        if any(cell != "-" for cell in cells):  # a scoring that was not run has no row
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "Per-class recall (tracks, grouped CV):", ""]
     lines.append("| genre | " + " | ".join(names) + " |")
     lines.append("|---|" + "---|" * len(names))
@@ -240,8 +277,8 @@ def _assessment_section(report: ModelReport | None) -> list[str]:
         f"thresholds from the music the model knows (Mahalanobis distance per view, 1 = the median of known music:",
         f"outside the known genres above {thresholds['outside']:.2f}, not music above {thresholds['not_music']:.2f} in the",
         f"signal view), or when its confidence is below {thresholds['min_confidence']:.2f}. The thresholds tag the",
-        "most known-genre clips of other music rightly with at least 75 % of them tagged (chosen on the clips",
-        "reported: optimistic).",
+        "most known-genre clips " + ("of other music" if "cross" in assessment["rates"] else "of the training folder")
+        + " rightly with at least 75 % of them tagged (chosen on the clips reported: optimistic).",
         "",
         "| measured on | tracks | ECE | known genres tagged | tags right | other genres left untagged |",
         "|---|---|---|---|---|---|",
@@ -276,13 +313,16 @@ def _default_section(reports: list[ModelReport]) -> list[str]:
         {r.name: selection_score(r.metrics) for r in reports},
         {r.name: r.extractors for r in reports},
     )
+    rule = "their grouped-CV track balanced accuracy"
+    if any(r.metrics.get("robustness") for r in reports):
+        rule += " averaged with their scores on the degraded test folds (robustness counts as much as the clean score)"
+    if any(r.metrics.get("cross_dataset") for r in reports):
+        rule += ", that averaged with their score on other music (which counts as much again)"
     lines = [
         "",
-        f"`scan` uses **{default}** by default. Models are compared by their grouped-CV track balanced",
-        "accuracy averaged with their scores on the degraded test folds (robustness counts as",
-        "much as the clean score), that averaged with their score on other music where it was",
-        f"measured (which counts as much again); of the models within {SCORE_TIE} of the best (a tie",
-        "for one 5-fold CV), the one that reads the fewest feature extractors, i.e. the fastest to scan with.",
+        f"`scan` uses **{default}** by default. Models are compared by {rule}; of the models within",
+        f"{SCORE_TIE} of the best (a tie for one 5-fold CV), the one that reads the fewest feature extractors,",
+        "i.e. the fastest to scan with.",
         "",
         "## Models",
         "",
@@ -294,7 +334,7 @@ def _default_section(reports: list[ModelReport]) -> list[str]:
 
 def render(reports: list[ModelReport], command: str, data_description: str, effects: list | None = None) -> str:
     """Markdown model card for the models of ``reports``, trained by ``command``."""
-    lines = _data_section(reports[0].training, command, data_description) + _scores_section(reports)
+    lines = _data_section(reports, command, data_description) + _scores_section(reports)
     lines += _cross_section(reports)
     if effects:
         lines += _ablation_section(effects)

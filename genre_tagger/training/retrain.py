@@ -292,7 +292,7 @@ def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], spl
     trained = train_and_score(prototype, dataset, splits, augmented, model_copies if options.robustness else None,
                               model_cross)
     assessor, detector, trained.metrics["assessment"] = fit_assessor(trained, model_cross)
-    summary = dict(dataset.summary(), data=str(options.source),
+    summary = dict(dataset.summary(), data=str(options.source), grouped_by="clip" if dataset.albums is None else "album",
                    split_dir=str(options.split_dir) if options.split_dir else None,
                    augmentation=list(model_copies) if options.augment else [],
                    cross_labels=str(options.cross_labels) if options.cross_labels else None,
