@@ -400,7 +400,7 @@ def _journal_of(path: Path, tmp_path: Path) -> Path:
     return journal
 
 
-@pytest.mark.parametrize("edit", ["outside", "huge", "multiline", "stamp", "relative"])
+@pytest.mark.parametrize("edit", ["outside", "huge", "multiline", "stamp", "relative", "symlink"])
 def test_undo_refuses_what_a_journal_of_ours_could_not_hold(edit, make_audio, tmp_path):
     import json
 
@@ -420,6 +420,9 @@ def test_undo_refuses_what_a_journal_of_ours_could_not_hold(edit, make_audio, tm
     elif edit == "stamp":
         done = next(r for r in records if "done" in r)
         done["stamp"] = [done["stamp"][0] + 1, done["stamp"][1]]
+    elif edit == "symlink":  # the file written replaced by a link to one outside the library
+        path.unlink()
+        path.symlink_to(elsewhere)
     else:
         entry["path"] = "lib/../lib/a.flac"
     journal.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -490,6 +493,44 @@ def test_every_malformed_bundle_is_a_one_line_error(breakage, tmp_path):
     assert done.exit_code == 2, done.output
     message = " ".join(done.output.split())
     assert "Traceback" not in done.output and message.count("error:") == 1 and words in message, message
+
+
+def _damage_file(models: Path, damage: str, outside: Path) -> tuple[str, str]:
+    """Damage a file of a tiny bundle: ``(model, words the error must say)``."""
+    import hashlib
+
+    if damage == "a file named outside itself":
+        _edit(models, "knn", lambda meta: meta["files"].update({"../secret": "0" * 64}))
+        return "knn", "outside itself"
+    if damage == "a symbolic link out of the bundle":
+        target = outside / "arrays.npz"
+        (models / "knn" / "arrays.npz").rename(target)
+        (models / "knn" / "arrays.npz").symlink_to(target)
+        return "knn", "leads outside the bundle"
+    if damage == "a FIFO in a file's place":
+        (models / "knn" / "arrays.npz").unlink()
+        os.mkfifo(models / "knn" / "arrays.npz")
+        return "knn", "not a regular file"
+    booster = models / "lightgbm" / "booster.txt"  # a text that is not UTF-8, its checksum updated
+    booster.write_bytes(b"tree\xff\xfe" + booster.read_bytes())
+    _edit(models, "lightgbm", lambda meta: meta["files"].update(
+        {"booster.txt": hashlib.sha256(booster.read_bytes()).hexdigest()}))
+    return "lightgbm", "not UTF-8"
+
+
+@pytest.mark.parametrize("damage", ["a file named outside itself", "a symbolic link out of the bundle",
+                                    "a FIFO in a file's place", "a text that is not UTF-8"])
+def test_a_bundle_is_read_only_from_its_own_regular_files(damage, tmp_path):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(TINY[0], models)
+    (tmp_path / "outside").mkdir()
+    name, words = _damage_file(models, damage, tmp_path / "outside")
+    track = audiofactory.write(tmp_path / "a.wav", audiofactory.noise(4, amplitude=0.3))
+    done = run("scan", track, "--models-dir", models, "--model", name)
+    message = " ".join(done.output.split())
+    assert done.exit_code == 2 and "Traceback" not in done.output and words in message, message
 
 
 def test_an_array_that_would_inflate_past_the_limit_is_refused_from_its_header(tmp_path):

@@ -39,6 +39,7 @@ import numpy as np
 
 from genre_tagger.hookspecs import GenreModel, ModelState
 from genre_tagger.models.assessment import Assessor, Novelty
+from genre_tagger.pipeline.files import open_regular
 from genre_tagger.plugins import Registry
 
 FORMAT = "genre-tagger-bundle/1"
@@ -49,6 +50,8 @@ LIBRARIES = ("genre-tagger", "numpy", "scikit-learn", "lightgbm", "librosa", "sc
 #: what a bundle's arrays may take once read: far above any shipped model (the largest, a
 #: KNN's training rows, takes about 1 MB), far below what would exhaust a machine
 MAX_ARRAY_BYTES = 1 << 30
+#: the largest file a bundle may hold (a LightGBM booster is a few MB of text)
+MAX_FILE_BYTES = 256 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -230,7 +233,7 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     meta_path = directory / META_FILE
     try:
-        meta = json.loads(meta_path.read_bytes())
+        meta = json.loads(read_file(directory, META_FILE))
     except FileNotFoundError:
         raise BundleError(f"{directory}: not a model bundle (no {META_FILE})") from None
     except (OSError, ValueError) as error:
@@ -241,6 +244,20 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
     if problem:
         raise BundleError(f"{meta_path}: malformed bundle metadata ({problem})")
     return meta
+
+
+def read_file(directory: Path, name: str) -> bytes:
+    """The bytes of the bundle file ``name``: a regular file inside ``directory`` (after
+    symbolic links), of at most :data:`MAX_FILE_BYTES`, read without ever blocking on a
+    FIFO. ``OSError`` (``FileNotFoundError`` when missing) or ``ValueError`` saying why not."""
+    path = directory / name
+    if not path.resolve().is_relative_to(directory.resolve()):
+        raise ValueError(f"{name} leads outside the bundle")
+    with open_regular(path) as file:
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"{name} is larger than {MAX_FILE_BYTES >> 20} MB")
+    return data
 
 
 def read_arrays(data: bytes) -> dict[str, np.ndarray]:
@@ -279,15 +296,17 @@ def load(directory: str | Path, registry: Registry) -> Bundle:
     """
     directory = Path(directory)
     meta = read_metadata(directory)
-    meta_checksum = sha256((directory / META_FILE).read_bytes())
+    meta_checksum = sha256(read_file(directory, META_FILE))
     files: dict[str, bytes] = {}
     for name, expected in meta.get("files", {}).items():
         if "/" in name or "\\" in name or name.startswith("."):
             raise BundleError(f"{directory}: bundle names a file outside itself: {name!r}")
         try:
-            data = (directory / name).read_bytes()
+            data = read_file(directory, name)
         except OSError as error:
-            raise BundleError(f"{directory / name}: missing or unreadable ({error.strerror})") from None
+            raise BundleError(f"{directory / name}: missing or unreadable ({error.strerror or error})") from None
+        except ValueError as error:
+            raise BundleError(f"{directory / name}: refused ({error})") from None
         if sha256(data) != expected:
             raise BundleError(f"{directory / name}: checksum mismatch, the bundle is damaged or was modified")
         files[name] = data
@@ -310,7 +329,10 @@ def load(directory: str | Path, registry: Registry) -> Bundle:
         arrays = read_arrays(files[ARRAYS_FILE])
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, MemoryError) as error:
         raise BundleError(f"{directory / ARRAYS_FILE}: unreadable arrays ({error or type(error).__name__})") from None
-    texts = {name: files[f"{name}.txt"].decode("utf-8") for name in meta.get("texts", [])}
+    try:
+        texts = {name: files[f"{name}.txt"].decode("utf-8") for name in meta.get("texts", [])}
+    except UnicodeDecodeError as error:
+        raise BundleError(f"{directory}: a text file of the bundle is not UTF-8 ({error.reason})") from None
     state = ModelState(params=meta.get("params", {}), arrays=arrays, texts=texts)
     assessor, novelty_model = _assessment(directory, meta, files)
 

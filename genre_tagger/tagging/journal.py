@@ -140,7 +140,8 @@ class Journal:
         if not _under(path, self._covered):
             self._covered.append(os.path.dirname(path))
             self._append({"roots": [os.path.dirname(path)], "time": _now()})
-        entry = {"time": _now(), "path": path, "old": list(old), "new": list(new)}
+        # the file the write reaches (through symbolic links), which undo must reach again
+        entry = {"time": _now(), "path": path, "real": os.path.realpath(path), "old": list(old), "new": list(new)}
         if before is not None:
             entry["stamp"] = [before.size, before.mtime_ns]
         self._append(entry)
@@ -346,6 +347,11 @@ def _refused(records: _Records, entry: dict) -> str | None:
         return "refused: its path is not an absolute, normalised path"
     if not _under(path, records.roots):
         return "refused: the file lies outside every folder this journal recorded as scanned"
+    real = entry.get("real")  # journals before it was recorded: the real path must lie under a root too
+    if real is not None and os.path.realpath(path) != real:
+        return "refused: its path now leads to another file than the one written (a symbolic link changed)"
+    if real is None and not _under(os.path.realpath(path), [os.path.realpath(root) for root in records.roots]):
+        return "refused: its path leads outside every folder this journal recorded as scanned"
     for key in ("old", "new"):
         problem = _genres_problem(entry[key])
         if problem:
