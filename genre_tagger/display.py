@@ -35,9 +35,18 @@ PIPE_WIDTH = 200
 
 
 def print_table(table: Table, to: Console | None = None) -> None:
-    """Print ``table`` whole: cut to the terminal's width only on a terminal."""
+    """Print ``table`` whole: cut to the terminal's width only on a terminal (rich lays
+    anything else out at 80 columns, and ``print(width=...)`` cannot go past the console's)."""
     to = to or out
-    to.print(table, width=None if to.is_terminal else PIPE_WIDTH)
+    if to.is_terminal:
+        to.print(table)
+        return
+    width = to.width
+    to.width = max(width, PIPE_WIDTH)
+    try:
+        to.print(table)
+    finally:
+        to.width = width
 
 
 class _ConsoleHandler(logging.Handler):
@@ -159,8 +168,9 @@ def print_scan_summary(summary: ScanSummary, to: Console, journal_path=None, jou
     from genre_tagger.tagging.scan import WOULD_TAG
 
     print_table(scan_summary_table(summary), to)
-    to.print(f"{len(summary.results)} files in {summary.seconds:.1f} s: {summary.from_cache} from cache, "
-             f"{len(summary.results) - summary.from_cache} analysed")
+    hours = sum(r.duration_s or 0.0 for r in summary.results) / 3600
+    to.print(f"{len(summary.results)} files ({hours:.2f} h of audio) in {summary.seconds:.1f} s: "
+             f"{summary.from_cache} from cache, {len(summary.results) - summary.from_cache} analysed")
     if summary.failed:
         console.print(f"[red]{len(summary.failed)} failed[/] (each said above, and in the report's error column)")
     if journal_path is not None:

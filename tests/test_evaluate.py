@@ -4,6 +4,7 @@ generated audio (``tiny_models``)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import sqlite3
@@ -270,6 +271,7 @@ def test_scores_and_files_left_out(first_evaluation, collection):
     assert scores["per_class"]["metal"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 5}
     for text in ("balanced accuracy", "confusion matrix", "polka 1", "missing", "gone.flac", "failed"):
         assert text in result.output, text
+    assert "…" not in result.output  # tables are printed whole to a pipe, never cut at 80 columns
 
 
 def test_trust_calibration_coverage_and_outside_genres(first_evaluation, collection, tiny_models, tmp_path):
@@ -312,6 +314,21 @@ def test_predictions_come_from_the_scan_cache_and_then_from_the_evaluation(first
     assert (model["from_cache"], model["analysed"]) == (7, 1)  # only the broken file is tried again
     assert "knn: 7 from cache, 1 analysed" in again.output
     assert model["scores"] == data["models"][0]["scores"]
+
+
+def test_a_scan_after_an_evaluation_knows_every_duration(collection, tiny_models, tmp_path):
+    """An evaluation first, then a scan of the same files from its cache: the report's
+    durations and the hours of audio are there (read from the files' headers)."""
+    cache = tmp_path / "cache.sqlite"
+    run("evaluate", "--labels", collection / "labels.csv", "--models-dir", tiny_models, "--model", "knn",
+        "--cache", cache)
+    report = tmp_path / "r.csv"
+    scanned = run("scan", collection, "--models-dir", tiny_models, "--model", "knn", "--cache", cache,
+                  "--report", report)
+    rows = [row for row in csv.DictReader(report.open()) if row["status"] != "failed"]
+    assert rows and all(float(row["duration_s"]) > 0 for row in rows), rows
+    hours = sum(float(row["duration_s"]) for row in rows) / 3600
+    assert f"({hours:.2f} h of audio)" in scanned.output and "0.00 h" not in scanned.output
 
 
 def test_adjusted_priors(first_evaluation):

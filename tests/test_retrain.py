@@ -94,6 +94,23 @@ def test_retrain_reports_three_scorings_and_saves_pickle_free_bundles(small_gtza
     assert {p.name for p in decoded} == {"rock.99999.wav"}  # tried for the clean and each degraded copy
 
 
+def test_a_split_that_names_no_test_clip_is_a_clear_error(small_gtzan, tmp_path):
+    """--split-dir on a subset of GTZAN whose clips are all on one side: one line that counts
+    both sides right, exit code 2, never a traceback (#24)."""
+    split_dir = tmp_path / "splits"
+    split_dir.mkdir()
+    clips = sorted(p.stem for p in small_gtzan.rglob("*.ogg"))
+    (split_dir / "train_filtered.txt").write_text("".join(f"{c.split('.')[0]}/{c}.wav\n" for c in clips[:10]))
+    (split_dir / "valid_filtered.txt").write_text("".join(f"{c.split('.')[0]}/{c}.wav\n" for c in clips[10:13]))
+    (split_dir / "test_filtered.txt").write_text("blues/blues.00099.wav\n")
+    result = CliRunner().invoke(main, ["retrain", "--data", str(small_gtzan.parent), "--out", str(tmp_path / "m"),
+                                       "--split-dir", str(split_dir), "--models", "knn", "--no-ablation",
+                                       "--no-nested", "--cache", str(tmp_path / "c.sqlite")])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "name 13 of the" in message and "clips found for training (train/valid) and 0 for testing" in message, message
+
+
 def test_scan_with_models_retrained_from_real_clips(small_gtzan, gtzan_dir, tmp_path):
     out = tmp_path / "models"
     runner = CliRunner()

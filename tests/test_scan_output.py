@@ -205,3 +205,24 @@ def test_a_narrow_margin_keeps_one_genre(tiny_models, tmp_path):
     run("scan", root, "--models-dir", tiny_models, "--model", "lightgbm", "--genres", "3", "--genre-margin", "0.01",
         "--json", out, "--cache", tmp_path / "c.sqlite")
     assert json.loads(out.read_text())["genres"] == ["Metal"]
+
+
+def test_undo_last_and_list_find_the_newest_journal_and_keep_the_cache(library, tiny_models, tmp_path, monkeypatch):
+    """``undo --list`` names the journals of the default folder, ``undo --last`` replays the
+    newest (a dry run without --write), and a scan after the undo is served from the cache."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    cache = tmp_path / "cache.sqlite"
+    scan = ["scan", library, "--models-dir", tiny_models, "--cache", cache, "--min-confidence", "0"]
+    assert run(*scan, "--write").exit_code == 1  # the broken file
+    untagged = library / "A/01 untagged.flac"
+    assert read_genres(untagged)
+    listed = run("undo", "--list")
+    journals = list((tmp_path / "data" / "genre-tagger" / "journals").glob("*.jsonl"))
+    assert len(journals) == 1 and journals[0].name in " ".join(listed.output.split())
+    dry = run("undo", "--last", "--cache", cache)
+    assert dry.exit_code == 0 and "would restore" in dry.output and read_genres(untagged)
+    assert run("undo", "--last", "--write", "--cache", cache).exit_code == 0
+    assert read_genres(untagged) == [] and read_genres(library / "A/02 tagged.mp3") == ["Rock"]
+    again = run(*scan)
+    assert "5 files" in again.output and "4 from cache, 1 analysed" in again.output, again.output  # the broken one
+    assert run("undo").exit_code == 2  # neither a journal nor --last: a usage error
