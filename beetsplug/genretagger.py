@@ -264,10 +264,17 @@ class GenreTaggerPlugin(BeetsPlugin):
         command and, during an import (where beets lowers its plugins' logs to warnings),
         with ``beet -v import``; a file that failed is a warning, always shown."""
         by_path: dict[Path, list[Item]] = {}
-        for item in items:
-            by_path.setdefault(_item_path(item), []).append(item)
         counts: Counter = Counter()
         sources: Counter = Counter()
+        for item in items:
+            if settings.policy == "keep" and current_genres(item, settings.separator):
+                # kept whatever the model would say: not worth decoding (as lastgenre, -f to replace)
+                self._log.info("kept {}: already tagged {} (policy keep; -f replaces it)", _item_path(item),
+                               "; ".join(current_genres(item, settings.separator)))
+                counts[KEPT] += 1
+            else:
+                by_path.setdefault(_item_path(item), []).append(item)
+        total, done = len(by_path), 0
         names = tag_names(predictor, settings.genre_names)
         try:
             cache = cache_module.Cache(settings.cache)
@@ -279,8 +286,10 @@ class GenreTaggerPlugin(BeetsPlugin):
                                             jobs=settings.jobs)
                 for prediction in predictions:
                     sources["from cache" if prediction.cached else "analysed"] += 1
+                    done += 1
                     for item in by_path[prediction.path]:
-                        status = self._tag_one(item, prediction, predictor, settings, names, cache, pretend, write)
+                        status = self._tag_one(item, prediction, predictor, settings, names, cache, pretend, write,
+                                               f"[{done}/{total}] ")
                         counts[status] += 1
             except BundleError as error:  # the model is made on first use (see models.predicting)
                 raise ui.UserError(f"genretagger: {error}") from None
@@ -288,8 +297,9 @@ class GenreTaggerPlugin(BeetsPlugin):
         return counts
 
     def _tag_one(self, item: Item, prediction: FilePrediction, predictor: Predictor, settings: Settings,
-                 names: dict[str, str], cache: cache_module.Cache, pretend: bool, write: bool) -> str:
-        """One item's status; a bug or an odd file fails that item alone, as in ``scan``."""
+                 names: dict[str, str], cache: cache_module.Cache, pretend: bool, write: bool, step: str = "") -> str:
+        """One item's status, logged after ``step`` (``[3/40] ``: how far the run is); a bug
+        or an odd file fails that item alone, as in ``scan``."""
         path = prediction.path
         try:
             verdict = judge(prediction, predictor, settings, names)
@@ -297,20 +307,20 @@ class GenreTaggerPlugin(BeetsPlugin):
             verdict = Verdict(FAILED, note=f"{path}: could not be judged, an error of genre-tagger "
                                            f"({type(error).__name__}: {error}); please report it")
         if verdict.status == FAILED:
-            self._log.warning("failed {}", verdict.note)
+            self._log.warning("{}failed {}", step, verdict.note)
             return FAILED
         if verdict.status == UNCERTAIN:
-            self._log.info("uncertain {}: {}", path, verdict.note)
+            self._log.info("{}uncertain {}: {}", step, path, verdict.note)
             return UNCERTAIN
         now = current_genres(item, settings.separator)
         planned = plan_genres(now, verdict.genres, settings.policy)
         said = f"{'; '.join(verdict.genres)} ({verdict.confidence:.0%})"
         if planned is None:
-            self._log.info("kept {}: already tagged {}, kept (policy {}); the model says {}",
-                           path, "; ".join(now), settings.policy, said)
+            self._log.info("{}kept {}: already tagged {}, kept (policy {}); the model says {}",
+                           step, path, "; ".join(now), settings.policy, said)
             return KEPT
-        self._log.info("{} {}: {} -> {} ({:.0%})", WOULD_TAG if pretend else TAGGED, path, "; ".join(now) or "(none)",
-                       "; ".join(planned), verdict.confidence)
+        self._log.info("{}{} {}: {} -> {} ({:.0%})", step, WOULD_TAG if pretend else TAGGED, path,
+                       "; ".join(now) or "(none)", "; ".join(planned), verdict.confidence)
         if pretend:
             return WOULD_TAG
         set_genres(item, planned, settings.separator)

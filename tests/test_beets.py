@@ -175,6 +175,8 @@ def test_pretend_changes_nothing_then_genretag_tags_library_and_files(home, albu
     pretend = home.beet("genretag", "-p")
     assert "would tag" in pretend and "-> Classical" in pretend and "-> Metal" in pretend
     assert "2 from cache, 0 analysed" in pretend  # what scan analysed is not analysed again
+    assert "[1/2]" in pretend and "[2/2]" in pretend  # how far the run is, line by line
+    assert "would tag" in home.beet("genretag", "--pretend", "title:Calm")  # the long form
     assert all(not genres_of(item) and "genre_confidence" not in item for item in home.items().values())
     assert {path.name: digest(path) for path in files} == before
 
@@ -199,6 +201,7 @@ def test_keep_policy_keeps_an_existing_genre_and_force_replaces_it(home, tmp_pat
 
     kept = home.beet("genretag")
     assert "kept" in kept and "already tagged Jazz" in kept
+    assert "1 analysed" in kept  # the track kept was not even analysed
     items = home.items()
     assert genres_of(items["01 calm.flac"]) == ["Jazz"] and read_genres(folder / "01 calm.flac") == ["Jazz"]
     assert genres_of(items["02 loud.flac"]) == ["Metal"]
@@ -207,7 +210,7 @@ def test_keep_policy_keeps_an_existing_genre_and_force_replaces_it(home, tmp_pat
     home.beet("-c", appended, "genretag", "title:Calm")
     assert genres_of(home.items()["01 calm.flac"]) == ["Jazz", "Classical"]
 
-    home.beet("genretag", "-f", "title:Calm")
+    home.beet("genretag", "--force", "title:Calm")
     assert genres_of(home.items()["01 calm.flac"]) == ["Classical"]
     assert read_genres(folder / "01 calm.flac") == ["Classical"]
 
@@ -237,7 +240,7 @@ def test_a_silent_track_is_not_tagged_and_says_why(home, tmp_path):
     home.beet("import", "-A", "-q", folder)
 
     output = home.beet("genretag")
-    lines = [line for line in output.splitlines() if line.startswith("genretagger: uncertain ")]
+    lines = [line for line in output.splitlines() if line.startswith("genretagger: [") and " uncertain " in line]
     assert len(lines) == 1 and "01 silence.flac" in lines[0] and "silent" in lines[0], output
     items = home.items()
     assert genres_of(items["01 silence.flac"]) == [] and "genre_confidence" not in items["01 silence.flac"]
