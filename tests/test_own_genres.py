@@ -121,6 +121,7 @@ def test_retrain_from_tags_reports_what_it_learned_from(own_models):
     for absent in ("Kereliuk", "degraded", "hog-mel", "KNN", "LightGBM weight", "pretrained"):
         assert absent not in card, absent
     assert "all tracks of an album (album tag, else folder) in one fold" in " ".join(card.split())
+    assert "stands on what genre-tagger's shipped" in " ".join(card.split()) and "`musicnn`" in card
 
 
 def test_scan_tags_the_untagged_tracks_in_the_owners_spelling(library, own_models, tmp_path):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from genre_tagger.models.assessment import (
     Assessor, Calibrator, Novelty, expected_calibration_error, reliability, risk_coverage,
@@ -68,12 +69,13 @@ def views_of(dataset: Dataset) -> list[tuple[int, int]]:
 
 
 def _track_rows(rows: Dataset, proba: np.ndarray, folds: np.ndarray, classes: np.ndarray):
-    """Per track of ``rows``: ``(id, label, fold, voted genre, its mean probability, row mask)``."""
-    for track in np.unique(rows.groups):
-        mask = rows.groups == track
-        votes, mean = tally(proba[mask])
+    """Per track of ``rows``: ``(id, label, fold, voted genre, its mean probability, row indices)``."""
+    tracks, inverse = np.unique(rows.groups, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    for track, index in zip(tracks, np.split(order, np.cumsum(np.bincount(inverse))[:-1])):
+        votes, mean = tally(proba[index])
         winner = int(np.lexsort((np.arange(len(classes)), -mean, -votes))[0])
-        yield track, str(rows.y[mask][0]), int(folds[mask][0]), str(classes[winner]), float(mean[winner]), mask
+        yield track, str(rows.y[index[0]]), int(folds[index[0]]), str(classes[winner]), float(mean[winner]), index
 
 
 def out_of_fold_tracks(trained: TrainedModel, cross: CrossSet | None) -> Tracks:
@@ -95,14 +97,17 @@ def out_of_fold_tracks(trained: TrainedModel, cross: CrossSet | None) -> Tracks:
         detectors[fold] = Novelty.fit(np.vstack(train), np.concatenate(labels), views)
     for source, rows, proba, folds, known_rows in parts:
         X = rows.X
-        for track, label, fold, genre, score, mask in _track_rows(rows, proba, folds, cv.classes):
+        distances = np.zeros((len(X), len(views)))
+        for fold, detector in detectors.items():  # every row measured by its own fold's detector, at once
+            distances[folds == fold] = detector.distances(X[folds == fold])
+        for track, label, fold, genre, score, index in _track_rows(rows, proba, folds, cv.classes):
             columns["source"].append(source)
             columns["label"].append(label)
             columns["fold"].append(fold)
             columns["genre"].append(genre)
             columns["score"].append(score)
-            columns["known"].append(bool(known_rows[mask][0]))
-            columns["novelty"].append(detectors[fold].distances(X[mask]).mean(axis=0))
+            columns["known"].append(bool(known_rows[index[0]]))
+            columns["novelty"].append(distances[index].mean(axis=0))
     return Tracks(*(np.array(columns[k]) for k in ("source", "label", "fold", "genre", "score", "known")),
                   np.vstack(columns["novelty"]))
 
@@ -164,6 +169,13 @@ def _rates(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarray, outside:
 
 def fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assessor, Novelty, dict]:
     """The assessor and novelty detector of a trained model, and what they were measured to do."""
+    # BLAS on one thread, as the models fit: its pool spinning against other work on a
+    # shared machine made the covariances many times slower
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_assessor(trained, cross)
+
+
+def _fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assessor, Novelty, dict]:
     tracks = out_of_fold_tracks(trained, cross)
     known = tracks.known
     scales = np.median(tracks.novelty[known], axis=0)
