@@ -85,7 +85,7 @@ def mp4_snapshot(file: BinaryIO) -> tuple:
             audio.update(data[8:])
         elif atom.name in (b"stco", b"co64"):
             offsets.append((path, atom.name, data[16:]))
-        elif atom.name != b"free" and path[:3] != ILST[:3]:
+        elif atom.name != b"free" and path[:4] != ILST:  # the ilst items are compared above
             leaves.append((path, atom.name, hashlib.sha256(data[8:]).hexdigest()))
     relative = tuple((path, name, _relative_offsets(name, table, mdat_start or 0)) for path, name, table in offsets)
     return items, tuple(leaves), relative, audio.hexdigest()
