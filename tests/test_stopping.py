@@ -292,3 +292,21 @@ def test_a_report_that_cannot_be_written_at_the_end_is_one_line(library, tiny_mo
                                      "--report", str(report)])
     assert done.exit_code == 1 and "cannot be written" in done.output and "Traceback" not in done.output
     assert not list(tmp_path.glob(".r.csv.tmp")) and not report.exists()
+
+
+def test_a_second_signal_waits_for_a_tag_write_and_its_journal_record():
+    """Inside ``uninterrupted`` (a tag write and its journal record), a second signal takes
+    effect at the end of the block, never between the two."""
+    from genre_tagger.pipeline.stopping import StopRequest, uninterrupted
+
+    said: list[str] = []
+    with StopRequest(on_second=lambda signum: said.append(f"stop {signum}")) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # Python runs the handler between bytecodes
+        assert stop() and not said
+        with uninterrupted():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            said.append("file written")
+            said.append("journal record")
+        assert said == ["file written", "journal record", f"stop {int(signal.SIGINT)}"]

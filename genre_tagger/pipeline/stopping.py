@@ -17,10 +17,12 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Callable
 
-__all__ = ["StopRequest", "exit_with_parent", "ignore_stop_signals", "never"]
+__all__ = ["StopRequest", "exit_with_parent", "ignore_stop_signals", "never", "uninterrupted"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
@@ -55,10 +57,12 @@ class StopRequest:
         return {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}.get(self.signal, str(self.signal))
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signal is not None:
+        if self.signal is None:
+            self.signal = signum
+        elif _critical["depth"]:  # the end of the block says it (see uninterrupted)
+            _critical["pending"] = lambda: self._on_second(signum)
+        else:
             self._on_second(signum)
-            return
-        self.signal = signum
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -70,6 +74,25 @@ class StopRequest:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+
+
+_critical: dict = {"depth": 0, "pending": None}
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """``with uninterrupted():`` -- a second stop signal that comes inside the block (which
+    would end the process at once) takes effect at its end: a tag write and the journal
+    record of it land together, or neither does."""
+    _critical["depth"] += 1
+    try:
+        yield
+    finally:
+        _critical["depth"] -= 1
+        pending = _critical["pending"] if not _critical["depth"] else None
+        if pending is not None:
+            _critical["pending"] = None
+            pending()
 
 
 def ignore_stop_signals() -> None:

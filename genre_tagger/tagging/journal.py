@@ -35,6 +35,7 @@ from typing import Literal, TextIO
 
 from genre_tagger.pipeline.cache import Cache
 from genre_tagger.pipeline.files import check_free_space, open_regular
+from genre_tagger.pipeline.stopping import uninterrupted
 from genre_tagger.tagging.tags import (
     FileStamp,
     Policy,
@@ -244,12 +245,13 @@ def tag_file(
         raise ValueError("writing tags needs a journal")
     stored = stored_genres(path, planned, id3_version=id3_version, id3_join=id3_join)
     journal.record(path, existing, stored, before=expect)
-    write_genres(path, planned, id3_version=id3_version, id3_join=id3_join, expect=expect)
-    try:
-        journal.done(path, stamp(path))
-    except JournalError as error:
-        raise JournalError(f"{error}; {os.fspath(path)} was tagged, but the journal does not record that the write "
-                           "finished (undo will leave it alone)") from None
+    with uninterrupted():  # a second Ctrl-C waits until the file and its record are both written
+        write_genres(path, planned, id3_version=id3_version, id3_join=id3_join, expect=expect)
+        try:
+            journal.done(path, stamp(path))
+        except JournalError as error:
+            raise JournalError(f"{error}; {os.fspath(path)} was tagged, but the journal does not record that the "
+                               "write finished (undo will leave it alone)") from None
     return planned
 
 
