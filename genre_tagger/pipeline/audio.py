@@ -191,11 +191,18 @@ SPAN_MARGIN_S = 0.1
 
 
 def _needed(spans: Sequence[tuple[int, int]] | None) -> Callable[[float, float], bool]:
-    """Whether a frame from ``start`` to ``stop`` (seconds) is near one of ``spans``."""
+    """Whether a frame from ``start`` to ``stop`` (seconds) is near one of ``spans``;
+    frames are asked about in the order they come, so the spans behind them are dropped."""
     if spans is None:
         return lambda start, stop: True
-    bounds = [(a / SAMPLE_RATE - SPAN_MARGIN_S, b / SAMPLE_RATE + SPAN_MARGIN_S) for a, b in spans]
-    return lambda start, stop: any(start < high and stop > low for low, high in bounds)
+    bounds = sorted((a / SAMPLE_RATE - SPAN_MARGIN_S, b / SAMPLE_RATE + SPAN_MARGIN_S) for a, b in spans)
+
+    def needed(start: float, stop: float) -> bool:
+        while bounds and bounds[0][1] <= start:  # a span wholly before this frame
+            bounds.pop(0)
+        return any(start < high and stop > low for low, high in bounds[:2])
+
+    return needed
 
 
 def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] | None = None) -> Iterator[np.ndarray]:
