@@ -9,7 +9,7 @@ The library: ``--tracks`` small FLAC files in ``Artist/Album`` folders, tagged w
 owner's four genres (each merging GTZAN genres, as ``tests/test_own_genres.py``), 3 of
 every 5 tracks of an album tagged. Each file's cache entry holds the features that the
 default model's extractors computed of a real GTZAN clip of its genre (from the cache a
-``retrain`` filled), twice over (20 segments, what scan analyses of a 4-minute track) and
+``retrain`` filled), as many rows as scan analyses of a 4-minute track by default, and
 jittered by 0.1 % so that no two rows are duplicates: the training sees real music, as
 many rows as a real library's. Making
 the files and their cache entries is timed apart and not counted.
@@ -84,8 +84,9 @@ def make_library(root: Path, n_tracks: int, cache: cache_module.Cache, data: Pat
         rows = clips[source][(i // len(sources)) % len(clips[source])]
         key = cache_module.file_key(path)
         for extractor in extractors:  # jittered by 0.1 %: tracks sharing a clip are not exact duplicates
-            twice = np.vstack([rows[extractor.name]] * 2)  # 20 segments, as scan analyses a 4-minute track
-            jittered = twice * (1 + 1e-3 * rng.standard_normal(twice.shape))
+            clip = rows[extractor.name]  # as many segments as scan analyses of a 4-minute track
+            track = np.resize(clip, (DEFAULT_MAX_SEGMENTS, clip.shape[1]))
+            jittered = track * (1 + 1e-3 * rng.standard_normal(track.shape))
             cache.put_features(key, cache_module.features_key(extractor.name, extractor.version), selection, jittered)
     return tagged
 

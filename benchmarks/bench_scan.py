@@ -18,7 +18,7 @@ What it does, in one run, in a temporary folder:
    default, or ``--model``; without shipped models it trains a KNN quickly on a few clips
    per genre (``genre-tagger retrain``, timed and reported);
 3. times ``genre-tagger scan --no-cache`` (a subprocess, as a user runs it) at
-   ``--jobs 1`` and ``--jobs 2``, with the default ``--max-segments 20`` and with
+   ``--jobs 1`` and ``--jobs 2``, with the default ``--max-segments`` (10) and with
    ``--max-segments 0`` (every segment), the fastest of ``--repeat`` runs each, and records the peak memory of the scan and its
    workers (sums of their PSS and of their RSS, sampled from /proc, and the
    largest single process from ``getrusage(RUSAGE_CHILDREN)``); with a model that reads
@@ -62,6 +62,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 22050
@@ -352,10 +354,10 @@ def scan_runs(library: Path, models: Path, tracks: list[dict], jobs_list, report
     """
     audio_s = sum(t["seconds"] for t in tracks)
     report["scans"] = []
-    for max_segments in (20, 0):
+    for max_segments in (DEFAULT_MAX_SEGMENTS, 0):
         for jobs in jobs_list:
             result = _scan(library, models, jobs, max_segments)
-            analysed = len(tracks) * 20 * 3.0 if max_segments else audio_s  # 20 spread 3-s segments per track
+            analysed = len(tracks) * max_segments * 3.0 if max_segments else audio_s  # spread 3-s segments per track
             result.update(jobs=jobs, max_segments=max_segments, audio_s=audio_s,
                           library_x_realtime=audio_s / result["wall_s"],
                           analysed_x_realtime=min(analysed, audio_s) / result["wall_s"])
@@ -463,9 +465,10 @@ def embed_timing(track: dict, n_segments: int, report: dict) -> None:
 
 
 def time_breakdown(tracks: list[dict], extractor_names: list[str], report: dict) -> None:
-    """Where a track's time goes at scan's default ``--max-segments 20``, in this process on
-    one thread: decoding the whole file to 22050 Hz mono, the shared spectra of its 20
-    segments, then each feature extractor on them (seconds per track, mean over ``tracks``)."""
+    """Where a track's time goes at scan's default ``--max-segments``, in this process on
+    one thread: decoding as scan does (every packet decoded, only the analysed segments
+    converted to 22050 Hz mono), the shared spectra of those segments, then each feature
+    extractor on them (seconds per track, mean over ``tracks``)."""
     from threadpoolctl import threadpool_limits
 
     from genre_tagger import segments
@@ -480,11 +483,13 @@ def time_breakdown(tracks: list[dict], extractor_names: list[str], report: dict)
     totals: dict[str, float] = {}
     with threadpool_limits(1):
         for track in tracks:
+            wanted = segments.spread(segments.count(int(audio.probe(track["path"]).duration_s * segments.SAMPLE_RATE)),
+                                     DEFAULT_MAX_SEGMENTS)
+            spans = [(int(i) * segments.SEGMENT_SAMPLES, (int(i) + 1) * segments.SEGMENT_SAMPLES) for i in wanted]
             started = time.perf_counter()
-            y = audio.load(track["path"])
-            steps = {"decode to 22050 Hz mono": time.perf_counter() - started}
-            split = segments.split(y)
-            batch = Segments(np.array(split[segments.spread(len(split), 20)]))
+            y = np.concatenate(list(audio.stream(track["path"], 16 * segments.SEGMENT_SAMPLES, spans)))
+            steps = {"decode (the analysed segments to 22050 Hz mono)": time.perf_counter() - started}
+            batch = Segments(np.array(segments.split(y)[wanted]))
             started = time.perf_counter()
             batch.log_mel  # noqa: B018 -- the STFT, power and log-mel every extractor shares
             steps["shared spectra (STFT, log-mel)"] = time.perf_counter() - started
@@ -494,9 +499,9 @@ def time_breakdown(tracks: list[dict], extractor_names: list[str], report: dict)
                 steps[extractor.name] = time.perf_counter() - started
             for step, seconds in steps.items():
                 totals[step] = totals.get(step, 0.0) + seconds / len(tracks)
-    report["breakdown"] = {"tracks": [t["path"] for t in tracks], "segments": 20, "s_per_track": totals,
+    report["breakdown"] = {"tracks": [t["path"] for t in tracks], "segments": DEFAULT_MAX_SEGMENTS, "s_per_track": totals,
                            "total_s_per_track": sum(totals.values())}
-    print("  per track at --max-segments 20: " + ", ".join(f"{k} {v:.2f} s" for k, v in totals.items()), flush=True)
+    print(f"  per track at --max-segments {DEFAULT_MAX_SEGMENTS}: " + ", ".join(f"{k} {v:.2f} s" for k, v in totals.items()), flush=True)
 
 
 def cached_runs(tmp: Path, library: Path, models: Path, n_links: int, report: dict) -> None:
@@ -626,7 +631,7 @@ def table(report: dict) -> str:
     breakdown = report.get("breakdown")
     if breakdown:
         steps = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in breakdown["s_per_track"].items())
-        out.append(f"- where a track's time goes at `--max-segments 20` (in process, one thread, mean of "
+        out.append(f"- where a track's time goes at `--max-segments {DEFAULT_MAX_SEGMENTS}` (in process, one thread, mean of "
                    f"{len(breakdown['tracks'])} tracks): {steps}; **{breakdown['total_s_per_track']:.2f} s** in all")
     if naive:
         out.append(f"- speed-up of extract over the naive reference, same files, same process: "
@@ -682,8 +687,8 @@ def goal_rows(report: dict) -> list[tuple[str, str, str, bool]]:
     if naive and (1, 0) in scans:
         ratio = scans[1, 0]["library_x_realtime"] / naive["naive_x_realtime"]
         rows.append(("every segment, `--jobs 1`, end to end vs the naive reference", ">= 5x", f"{ratio:.1f}x", ratio >= 5))
-    if (1, 20) in scans:
-        s = scans[1, 20]
+    if (1, DEFAULT_MAX_SEGMENTS) in scans:
+        s = scans[1, DEFAULT_MAX_SEGMENTS]
         per_track = s["wall_s"] / len(report["library"]["tracks"])
         rows.append(("default settings, `--jobs 1`", ">= 400x real time",
                      f"{s['library_x_realtime']:.0f}x ({per_track:.2f} s a track)", s["library_x_realtime"] >= 400))
@@ -713,7 +718,7 @@ def main() -> None:
     parser.add_argument("--embed-segments", type=int, default=40,
                         help="segments of the first track on which musicnn's two forward passes are timed (0 skips)")
     parser.add_argument("--breakdown-tracks", type=int, default=4,
-                        help="tracks on which the time of each step at --max-segments 20 is measured (0 skips)")
+                        help="tracks on which the time of each step at scan's default --max-segments is measured (0 skips)")
     parser.add_argument("--note", default="", help="a line for the results, e.g. what else ran on the machine")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each scan, the fastest reported (default 2: a shared machine's noise only slows)")

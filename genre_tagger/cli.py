@@ -22,6 +22,7 @@ from genre_tagger.models.bundle import BundleError
 from genre_tagger.models.voting import VOTES
 from genre_tagger.pipeline.cache import Cache, CacheError, default_path
 from genre_tagger.plugins import PluginError, registry
+from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -226,9 +227,10 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--genre-margin", default=0.15, show_default=True, type=click.FloatRange(0, 1),
               help="How close (in mean probability) to the winner a further genre must be, with --genres.")
 @min_confidence_option
-@click.option("--max-segments", default=20, show_default=True, type=click.IntRange(0),
+@click.option("--max-segments", default=DEFAULT_MAX_SEGMENTS, show_default=True, type=click.IntRange(0),
               help="Analyse at most N 3-second segments spread evenly over each track (0: all). "
-                   "20 segments (60 s) cover intro, body and outro of a typical track at a quarter of the cost.")
+                   f"{DEFAULT_MAX_SEGMENTS} segments ({3 * DEFAULT_MAX_SEGMENTS} s) sample intro, body and outro of a "
+                   "typical track at an eighth of the cost; the models' scores are of 10-segment votes.")
 @click.option("--vote", type=click.Choice(VOTES), default="majority", show_default=True,
               help="How segments decide a track: the majority of their top classes, or soft (the class of "
                    "highest mean probability; confidence is then that probability).")
@@ -379,7 +381,7 @@ def undo(journal_path: Path | None, last: bool, list_only: bool, write: bool, ca
                    "(the collection prior is taken from your labels, so these scores are optimistic).")
 @click.option("--alias", "alias_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Extra genre synonyms: 'name=label' lines or a two-column CSV (e.g. rap=hiphop).")
-@click.option("--max-segments", default=20, show_default=True, type=click.IntRange(0),
+@click.option("--max-segments", default=DEFAULT_MAX_SEGMENTS, show_default=True, type=click.IntRange(0),
               help="Analyse at most N 3-second segments per track (0: all); the same as scan's, so that "
                    "scan results are reused from the cache.")
 @click.option("--vote", type=click.Choice(VOTES), default="majority", show_default=True,

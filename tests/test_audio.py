@@ -144,7 +144,7 @@ def test_stream_yields_full_blocks_that_add_up_to_load(make_audio, ext, block_sa
     np.testing.assert_array_equal(np.concatenate(blocks), audio.load(path))
 
 
-@pytest.mark.parametrize("ext,sr", [("flac", 22050), ("flac", 44100), ("mp3", 44100), ("m4a", 48000),
+@pytest.mark.parametrize("ext,sr", [("flac", 22050), ("flac", 44100), ("mp3", 44100), ("mp3", 48000), ("m4a", 48000),
                                     ("ogg", 32000), ("opus", 48000), ("wav", 96000)])
 def test_stream_only_spans_decodes_them_as_a_full_decode_does(tmp_path, ext, sr):
     """``only``: the samples inside the spans are those of a full decode, those more

@@ -21,8 +21,8 @@ Map of this module::
                              └─ with adjust_priors: priors.shift_priors() then score() again
 
 Predictions are shared with ``genre-tagger scan`` through the cache: the same key (file
-path, size, mtime), model key (``name@checksum``) and settings (``spread20`` for the
-default 20 segments), so evaluating a scanned collection analyses nothing, and a scan
+path, size, mtime), model key (``name@checksum``) and settings (``spread10`` for the
+default 10 segments), so evaluating a scanned collection analyses nothing, and a scan
 after an evaluation is served from the cache too. Features are cached as well (per
 extractor, as ``retrain`` caches them), so ``--model all`` decodes each file once per
 feature extractor. Ensembles get the features of every extractor their members read.

@@ -150,10 +150,11 @@ def stream(path: str | os.PathLike[str], block_samples: int,
     turns out to hold no audio.
 
     With ``only`` (``[(start, stop), ...]`` in samples at 22050 Hz), the samples away
-    from those spans are zeros: every packet is still decoded (so positions and lengths are
-    exactly those of a full decode), but only the frames near a span are converted to
-    floats, mixed to mono and resampled, the costlier half of decoding. Inside the spans
-    the samples are those of a full decode (see :data:`SPAN_MARGIN_S`).
+    from those spans are zeros, and positions and lengths are exactly those of a full
+    decode: only the frames near a span are converted to floats, mixed to mono and
+    resampled, and of mp3 and FLAC files only the packets near a span are decoded at all
+    (:data:`SKIPPABLE_CODECS`). Inside the spans the samples are those of a full decode
+    (to float rounding, see :data:`SPAN_MARGIN_S` and :data:`DECODE_PREROLL_S`).
     """
     if block_samples < 1:
         raise ValueError(f"block_samples must be at least 1, got {block_samples}")
@@ -190,12 +191,28 @@ def load(path: str | os.PathLike[str]) -> np.ndarray:
 SPAN_MARGIN_S = 0.1
 
 
-def _needed(spans: Sequence[tuple[int, int]] | None) -> Callable[[float, float], bool]:
-    """Whether a frame from ``start`` to ``stop`` (seconds) is near one of ``spans``;
-    frames are asked about in the order they come, so the spans behind them are dropped."""
+#: how long before a span packets are decoded again after some were not (see
+#: :func:`_mono_chunks`): a decoder that skipped packets needs a few frames to settle
+DECODE_PREROLL_S = 0.5
+#: codecs whose packets far from every span need not be decoded at all: each decodes to
+#: as many samples as its duration says (checked on each file, see _mono_chunks), and a
+#: few frames after a skip the decoder gives what a full decode gives. Not AAC: its noise
+#: substitution draws from a generator that every frame advances, so after a skip the
+#: noise bands differ (by up to 1e-2)
+SKIPPABLE_CODECS = frozenset({"mp3", "flac"})
+#: the packets this close to the end of a file (by its header) are always decoded: the
+#: last one holds fewer samples than its duration (the encoder's padding)
+END_GUARD_S = 2.0
+
+
+def _needed(spans: Sequence[tuple[int, int]] | None, before: float = SPAN_MARGIN_S,
+            after: float = SPAN_MARGIN_S) -> Callable[[float, float], bool]:
+    """Whether a frame or packet from ``start`` to ``stop`` (seconds) lies within
+    ``before`` seconds before or ``after`` seconds after one of ``spans``; they are asked
+    about in the order they come, so the spans behind them are dropped."""
     if spans is None:
         return lambda start, stop: True
-    bounds = sorted((a / SAMPLE_RATE - SPAN_MARGIN_S, b / SAMPLE_RATE + SPAN_MARGIN_S) for a, b in spans)
+    bounds = sorted((a / SAMPLE_RATE - before, b / SAMPLE_RATE + after) for a, b in spans)
 
     def needed(start: float, stop: float) -> bool:
         while bounds and bounds[0][1] <= start:  # a span wholly before this frame
@@ -220,7 +237,9 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
     stopped_by: str | None = None  # the read error that ended decoding early
     with _open(path) as (container, audio):
         resample = _Resampler()
+        skippable = _skippable_packets(only, container, audio)
         packets = container.demux(audio)
+        n_packets = 0
         while True:
             try:
                 packet = next(packets)  # the last packet is empty and flushes the decoder
@@ -231,11 +250,21 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
                     raise AudioError(path, f"cannot decode: {_ffmpeg_reason(error)}") from None
                 stopped_by = _ffmpeg_reason(error)
                 break
+            n_packets += 1
+            if skippable is not None and (skipped := skippable(packet, n_packets, seconds)):
+                chunk = resample.skip(skipped, audio.codec_context.sample_rate)
+                seconds += skipped / audio.codec_context.sample_rate
+                n_samples += len(chunk)
+                if len(chunk):
+                    yield chunk
+                continue
             try:
                 frames = audio.decode(packet)
             except av.FFmpegError as error:
                 n_skipped, skip_reason = n_skipped + 1, _ffmpeg_reason(error)
                 continue
+            if skippable is not None and n_packets == 2 and sum(f.samples for f in frames) != _samples_of(packet, audio):
+                skippable = None  # its packets do not decode to what their durations say: decode them all
             for frame in frames:
                 _check_frame(path, frame)
                 length = frame.samples / frame.sample_rate
@@ -263,6 +292,38 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
         log.warning("%s: skipped %d undecodable packet(s) (%s)", path, n_skipped, skip_reason)
     if stopped_by:
         log.warning("%s: reading stopped after %.1f s (%s)", path, n_samples / SAMPLE_RATE, stopped_by)
+
+
+def _samples_of(packet: av.Packet, audio: av.AudioStream) -> int:
+    """How many samples ``packet`` says it holds, at the decoder's rate (0 when it does not say)."""
+    if not packet.duration or packet.time_base is None:
+        return 0
+    return round(float(packet.duration * packet.time_base) * audio.codec_context.sample_rate)
+
+
+def _skippable_packets(only: Sequence[tuple[int, int]] | None, container: av.container.InputContainer,
+                       audio: av.AudioStream) -> Callable[[av.Packet, int, float], int] | None:
+    """For :func:`stream`'s ``only``: ``skippable(packet, number, seconds)``, how many samples
+    a packet that need not be decoded holds (0: decode it), or ``None`` when every packet is
+    to be decoded. A packet is skipped when its codec's packets all decode to the samples
+    their durations say (:data:`SKIPPABLE_CODECS`; checked on the second packet), it is
+    neither the first (which may hold the encoder's delay) nor within
+    :data:`END_GUARD_S` of the end, and it ends more than :data:`DECODE_PREROLL_S` before
+    the next span (after a skip the decoder needs a few frames to settle) or starts after
+    the last."""
+    duration = _duration_s(container, audio)
+    if only is None or duration is None or audio.codec_context.codec.canonical_name not in SKIPPABLE_CODECS:
+        return None
+    decoded = _needed(only, before=DECODE_PREROLL_S + SPAN_MARGIN_S)
+
+    def skippable(packet: av.Packet, number: int, seconds: float) -> int:
+        samples = _samples_of(packet, audio)
+        length = samples / audio.codec_context.sample_rate
+        if number <= 2 or not samples or seconds + length > duration - END_GUARD_S or decoded(seconds, seconds + length):
+            return 0
+        return samples
+
+    return skippable
 
 
 def _check_rate(path: str | os.PathLike[str], rate: int) -> None:

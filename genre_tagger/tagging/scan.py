@@ -19,14 +19,11 @@ from genre_tagger.models.predictor import UNKNOWN, Predictor, TrackPrediction
 from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import SILENT_NOTE, selection_name
 from genre_tagger.pipeline.stopping import never
+from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
 from genre_tagger.tagging.journal import Journal, JournalError, tag_file
 from genre_tagger.tagging.library import StaleTemporaries
 from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError, UnsafeTagError, read_genres
 
-# 20 segments (60 s of audio) spread evenly over a track: a 4-minute track has 80, and
-# 20 evenly spaced ones cover intro, body and outro while scanning 4x less audio; a vote
-# over 20 segments is already stable (GTZAN clips have 10, which the scores are for).
-DEFAULT_MAX_SEGMENTS = 20
 
 # Statuses in the report
 TAGGED, WOULD_TAG, KEPT, UNCERTAIN, FAILED = "tagged", "would tag", "kept", "uncertain", "failed"
