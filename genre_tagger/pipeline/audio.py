@@ -252,12 +252,12 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
                 break
             n_packets += 1
             if skippable is not None and (skipped := skippable(packet, n_packets, seconds)):
-                chunk = resample.skip(skipped, audio.codec_context.sample_rate)
+                chunk = resample.skip(skipped, audio.codec_context.sample_rate)  # what the filter still held
                 seconds += skipped / audio.codec_context.sample_rate
                 n_samples += len(chunk)
                 if len(chunk):
                     yield chunk
-                continue
+                continue  # (only packets within the header's duration are skipped: see _skippable_packets)
             try:
                 frames = audio.decode(packet)
             except av.FFmpegError as error:
