@@ -10,8 +10,8 @@ what it does, and where each part comes from:
   ``models_dir``), exactly as ``genre-tagger scan`` does: the same cache, the same keys
   (path, size, mtime; model checksum; segment selection), so a file ``scan`` analysed is
   served from the cache and the other way round.
-- Each prediction is judged by :func:`judge` with the library's own calls
-  (``TrackPrediction.decide``, ``.assess``, ``.genres``): nothing of the voting, the
+- Each prediction is judged by scan's own rules (:func:`genre_tagger.tagging.scan.judge`,
+  in :func:`verdict_of`): nothing of the voting, the
   calibrated confidence, the novelty test or the multi-genre choice is redone here, and
   classes get the tag values ``scan`` gives them (``scan.tag_names``: the defaults, the
   model's own, then ``genre_names``). A silent, uncertain or failed track is never
@@ -51,8 +51,9 @@ from genre_tagger.models.voting import VOTES
 from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import SILENT_NOTE
 from genre_tagger.plugins import registry
+from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
 from genre_tagger.tagging.scan import (
-    DEFAULT_MAX_SEGMENTS, FAILED, KEPT, TAGGED, UNCERTAIN, WOULD_TAG, _uncertain_note, tag_names,
+    FAILED, KEPT, TAGGED, UNCERTAIN, WOULD_TAG, carry_cache_forward, judge, tag_names,
 )
 from genre_tagger.tagging.tags import POLICIES, plan_genres
 
@@ -115,22 +116,19 @@ class Verdict:
     note: str = ""
 
 
-def judge(prediction: FilePrediction, predictor: Predictor, settings: Settings, names: dict[str, str]) -> Verdict:
-    """The verdict on one prediction, by the same library calls as ``scan``'s
-    (:meth:`genre_tagger.tagging.scan.Scanner._finish`): vote, assessment, genres, each
-    class tagged as ``names`` (:func:`genre_tagger.tagging.scan.tag_names`) spells it."""
+def verdict_of(prediction: FilePrediction, predictor: Predictor, settings: Settings, names: dict[str, str]) -> Verdict:
+    """The verdict on one prediction, by scan's rules (:func:`genre_tagger.tagging.scan.judge`),
+    each class tagged as ``names`` (:func:`genre_tagger.tagging.scan.tag_names`) spells it."""
     if prediction.error:  # one line, as scan's report has it
         return Verdict(FAILED, note=prediction.error.replace("\n", " ").replace("\r", " "))
     track = prediction.prediction
     if track.silent:
         return Verdict(UNCERTAIN, note=SILENT_NOTE)
-    decision = track.decide(settings.vote)
-    assessment = track.assess(predictor, decision, settings.min_confidence)
-    confidence = round(assessment.confidence, 4)
-    if assessment.reason is not None:
-        return Verdict(UNCERTAIN, confidence=confidence, note=_uncertain_note(assessment, decision.genre))
-    labels = track.genres(predictor, decision, settings.count, settings.genre_margin, settings.min_confidence)
-    return Verdict(TAGGED, [names.get(label, label) for label in labels], confidence)
+    judgement = judge(track, predictor, settings.vote, settings.min_confidence, settings.count, settings.genre_margin)
+    confidence = round(judgement.assessment.confidence, 4)
+    if judgement.uncertain_note is not None:
+        return Verdict(UNCERTAIN, confidence=confidence, note=judgement.uncertain_note)
+    return Verdict(TAGGED, [names.get(label, label) for label in judgement.labels], confidence)
 
 
 def _item_path(item: Item) -> Path:
@@ -192,10 +190,9 @@ class GenreTaggerPlugin(BeetsPlugin):
         try:
             settings = self.settings()
             predictor = self.predictor(settings)
-        except ui.UserError as error:
+            self.tag(task.imported_items(), predictor, settings, pretend=False, write=session.config["write"].get(bool))
+        except ui.UserError as error:  # (the model is made, and the cache opened, at first use)
             self._log.error("not tagging imported tracks: {}", error)
-            return
-        self.tag(task.imported_items(), predictor, settings, pretend=False, write=session.config["write"].get(bool))
 
     # ------------------------------------------------------------------ configuration
 
@@ -302,7 +299,7 @@ class GenreTaggerPlugin(BeetsPlugin):
         or an odd file fails that item alone, as in ``scan``."""
         path = prediction.path
         try:
-            verdict = judge(prediction, predictor, settings, names)
+            verdict = verdict_of(prediction, predictor, settings, names)
         except Exception as error:
             verdict = Verdict(FAILED, note=f"{path}: could not be judged, an error of genre-tagger "
                                            f"({type(error).__name__}: {error}); please report it")
@@ -340,13 +337,8 @@ class GenreTaggerPlugin(BeetsPlugin):
             unchanged = cache_module.file_key(prediction.path) == prediction.key
         except OSError:
             unchanged = False
-        written = item.try_write() is not False  # when False, beets logged why
-        if not (written and unchanged):
-            return
-        try:
-            cache.restamp(prediction.key, cache_module.file_key(prediction.path))
-        except OSError:
-            pass
+        if item.try_write() is not False and unchanged:  # (when False, beets logged why)
+            carry_cache_forward(cache, prediction.path, prediction.key)
 
     def _summary(self, counts: Counter, sources: Counter, predictor: Predictor) -> None:
         statuses = ", ".join(f"{n} {status}" for status, n in counts.most_common()) or "no tracks"

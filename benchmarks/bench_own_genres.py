@@ -35,7 +35,7 @@ from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import selection_name
 from genre_tagger.pipeline.encode import encode
 from genre_tagger.plugins import registry
-from genre_tagger.tagging.scan import DEFAULT_MAX_SEGMENTS
+from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
 from genre_tagger.training.clips import find_clips
 from genre_tagger.training.retrain import Progress, RetrainOptions, retrain
 

@@ -23,6 +23,7 @@ from genre_tagger.models.voting import VOTES
 from genre_tagger.pipeline.cache import Cache, CacheError, default_path
 from genre_tagger.plugins import PluginError, registry
 from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
+from genre_tagger.training import MIN_TRACKS
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -130,8 +131,9 @@ def plugins_command() -> None:
                    "(tracks of one album kept together); untagged files are left alone.")
 @click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Instead of --data: learn your own genres from a labels CSV (evaluate's format).")
-@click.option("--min-tracks", default=5, show_default=True, type=click.IntRange(2),
-              help="With --from-tags or --labels: leave out genres with fewer tracks (they are reported).")
+@click.option("--min-tracks", default=None, type=click.IntRange(2),
+              help=f"With --from-tags or --labels: leave out genres with fewer tracks (they are reported).  "
+                   f"[default: {MIN_TRACKS}]")
 @click.option("--alias", "alias_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="With --from-tags or --labels: extra genre synonyms, 'name=label' lines (as evaluate --alias).")
 @click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False, path_type=Path),
@@ -151,10 +153,10 @@ def plugins_command() -> None:
               help="Also build an ensemble of the trained models (weights chosen by grouped CV). Default: on, off "
                    "with --from-tags or --labels, as the four below, so that your tracks are read from the cache.")
 @click.option("--augment/--no-augment", default=None,
-              help="Add band-limited (16 kHz) and low-bitrate mp3 copies of the training clips to every training set "
-                   "(inside the training folds only).")
+              help="Add degraded copies of the training clips (band-limited to 16 kHz, 32 kbit/s mp3, mastered loud) "
+                   "to every training set (inside the training folds only).")
 @click.option("--robustness/--no-robustness", default=None,
-              help="Also score the grouped CV with the test folds band-limited and re-encoded as low-bitrate mp3.")
+              help="Also score the grouped CV with the test folds degraded as --augment's copies are.")
 @click.option("--ablation/--no-ablation", default=None,
               help="Measure each lever's effect (features, augmentation, class weights, soft vote, ensemble) by "
                    "grouped CV without it; printed and recorded in the model card. Roughly doubles the training time.")
@@ -163,7 +165,7 @@ def plugins_command() -> None:
                    "weights, vote) chosen by an inner CV in each outer fold's training clips. Up to 8 inner grouped CVs per outer fold: several minutes on GTZAN.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes for feature extraction.")
 @cache_options
-def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | None, min_tracks: int,
+def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | None, min_tracks: int | None,
             alias_path: Path | None, out_dir: Path, split_dir: Path | None, cross_labels: Path | None,
             cross_training: bool, model_names: str | None, ensemble: bool | None, augment: bool | None,
             robustness: bool | None, ablation: bool | None, nested: bool | None, jobs: int, cache_path: str | None,
@@ -174,9 +176,13 @@ def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | N
 
     if sum(source is not None for source in (data_dir, from_tags, labels_path)) != 1:
         raise click.UsageError("give one of --data, --from-tags and --labels")
+    if data_dir is not None and (min_tracks is not None or alias_path is not None):
+        raise click.UsageError("--min-tracks and --alias are for your own genres (--from-tags or --labels), not --data")
+    if data_dir is None and split_dir is not None:
+        raise click.UsageError("--split-dir names GTZAN's artist-filtered split: only with --data")
     options = RetrainOptions(data_dir, out_dir, split_dir, model_names.split(",") if model_names else None,
                              ensemble, augment, robustness, ablation, nested, jobs, cross_labels, cross_training,
-                             from_tags, labels_path, min_tracks, alias_path)
+                             from_tags, labels_path, MIN_TRACKS if min_tracks is None else min_tracks, alias_path)
     with _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as bars:
         def task(label: str, total: int):
             task_id = bars.add_task(label, total=total)

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 from mutagen.apev2 import APEv2
 from mutagen.flac import FLAC, Picture
-from mutagen.id3 import APIC, COMM, ID3, RVA2, TALB, TIT2, TPE1, TSOP, TXXX
+from mutagen.id3 import APIC, COMM, ID3, RVA2, TALB, TIT2, TPE1
 from mutagen.mp4 import MP4
 from mutagen.ogg import OggPage
 

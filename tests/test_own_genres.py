@@ -12,7 +12,6 @@ from pathlib import Path
 
 import mutagen
 from mutagen.id3 import TCON
-import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner, Result

@@ -239,7 +239,7 @@ def test_unreadable_folder_by_permissions(tmp_path):
 
 
 def test_file_deleted_during_the_scan(tmp_path, tiny_models):
-    from genre_tagger.models import bundle, catalogue
+    from genre_tagger.models import bundle
     from genre_tagger.plugins import registry
 
     files = [audiofactory.write(tmp_path / f"{name}.wav", metal_like()) for name in "abcd"]

@@ -154,3 +154,14 @@ def test_the_shipped_default_model_meets_the_accuracy_goals_without_leakage():
     assert metrics["artist_split"]["track_balanced_accuracy"] >= 0.70
     for degraded in metrics["robustness"].values():  # close to the clean score
         assert degraded["track_balanced_accuracy"] >= metrics["grouped_cv"]["track_balanced_accuracy"] - 0.03
+
+
+@pytest.mark.parametrize("source, extra, said", [
+    ("--data", ["--min-tracks", "3"], "--min-tracks and --alias are for your own genres"),
+    ("--from-tags", ["--split-dir", "."], "--split-dir names GTZAN's artist-filtered split: only with --data"),
+])
+def test_options_of_another_source_are_usage_errors(tmp_path, source, extra, said):
+    """An option that would do nothing with the source given is said, not ignored."""
+    result = CliRunner().invoke(main, ["retrain", source, str(tmp_path), "--out", str(tmp_path / "m"), *extra])
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert not (tmp_path / "m").exists()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import stat
 import struct
 import subprocess
 import sys

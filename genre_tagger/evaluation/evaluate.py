@@ -32,7 +32,7 @@ labels the model has no class for.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -44,7 +44,7 @@ from genre_tagger.models.predicting import predict_files
 from genre_tagger.models.predictor import Predictor, TrackPrediction
 from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import SILENT_NOTE
-from genre_tagger.tagging.scan import DEFAULT_MAX_SEGMENTS
+from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
 
 OnStart = Callable[[str, int], None]  # (model name, files to predict)
 OnFile = Callable[[str, "str | None", bool], None]  # (path, error or None, served from cache)

@@ -75,8 +75,8 @@ def file_features(
 
     With ``max_segments``, only that many segments spread evenly over the track are
     analysed (see :func:`genre_tagger.segments.spread`); the spread is planned from the
-    container's duration and the rest of the audio is decoded but neither converted nor
-    analysed (see :func:`genre_tagger.pipeline.audio.stream`'s ``only``).
+    container's duration and the rest of the audio is not analysed, and (where it can be)
+    not even decoded (see :func:`genre_tagger.pipeline.audio.stream`'s ``only``).
     With ``transform``, the features are those of ``transform`` of each decoded block.
 
     Raises :class:`genre_tagger.pipeline.audio.AudioError` for undecodable files and
@@ -91,7 +91,9 @@ def file_features(
     rows: dict[str, list[np.ndarray]] = {extractor.name: [] for extractor in extractors}
     indices, peaks = [], []
     n_segments, n_samples = 0, 0
-    spans = None if wanted is None else [(int(i) * segments.SEGMENT_SAMPLES, (int(i) + 1) * segments.SEGMENT_SAMPLES)
+    # A transform (a degraded copy) sees whole blocks as they are: zeros away from the
+    # spans would change a loudness-driven one's gain.
+    spans = None if wanted is None or transform is not None else [(int(i) * segments.SEGMENT_SAMPLES, (int(i) + 1) * segments.SEGMENT_SAMPLES)
                                          for i in wanted]
     for block in audio.stream(path, segments.SEGMENT_SAMPLES * BLOCK_SEGMENTS, spans):
         n_samples += len(block)

@@ -307,7 +307,8 @@ def _skippable_packets(only: Sequence[tuple[int, int]] | None, container: av.con
     a packet that need not be decoded holds (0: decode it), or ``None`` when every packet is
     to be decoded. A packet is skipped when its codec's packets all decode to the samples
     their durations say (:data:`SKIPPABLE_CODECS`; checked on the second packet), it is
-    neither the first (which may hold the encoder's delay) nor within
+    neither of the first two (the first may hold the encoder's delay, the second is the
+    one checked) nor within
     :data:`END_GUARD_S` of the end, and it ends more than :data:`DECODE_PREROLL_S` before
     the next span (after a skip the decoder needs a few frames to settle) or starts after
     the last."""

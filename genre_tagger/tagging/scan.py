@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator
 from genre_tagger.models.assessment import NOT_MUSIC, OUTSIDE, Assessment
 from genre_tagger.models.predicting import FilePrediction, predict_files
 from genre_tagger.models.predictor import UNKNOWN, Predictor, TrackPrediction
+from genre_tagger.models.voting import Vote
 from genre_tagger.pipeline import cache as cache_module
 from genre_tagger.pipeline.analysis import SILENT_NOTE, selection_name
 from genre_tagger.pipeline.stopping import never
@@ -104,7 +105,45 @@ class ScanSummary:
         return Counter(r.status for r in self.results)
 
 
-def _uncertain_note(assessment: Assessment, genre: str) -> str:
+@dataclass
+class Judgement:
+    """What scan's rules make of one track's prediction: the vote, the model's assessment
+    (calibrated confidence; ``reason`` when the track is not to be tagged) and the classes
+    to tag (``[]`` when not to be tagged)."""
+
+    vote: Vote
+    assessment: Assessment
+    labels: list[str]
+
+    @property
+    def uncertain_note(self) -> str | None:
+        """Why the track is not tagged, in words; ``None`` when it is to be tagged."""
+        return None if self.assessment.reason is None else uncertain_note(self.assessment, self.vote.genre)
+
+
+def judge(prediction: TrackPrediction, predictor: Predictor, vote: str = "majority",
+          min_confidence: float | None = None, count: int = 1, margin: float = 0.15) -> Judgement:
+    """The vote (``vote``), the assessment against ``min_confidence`` (``None``: the
+    model's own threshold) and, when the track is to be tagged, up to ``count`` genres
+    within ``margin`` of the first (see :meth:`TrackPrediction.genres`)."""
+    decision = prediction.decide(vote)
+    assessment = prediction.assess(predictor, decision, min_confidence)
+    labels = [] if assessment.reason is not None else prediction.genres(predictor, decision, count, margin,
+                                                                         min_confidence)
+    return Judgement(decision, assessment, labels)
+
+
+def carry_cache_forward(cache: cache_module.Cache, path: Path, old_key: tuple) -> None:
+    """After a tag write: only the tags changed, not the audio, so every cached entry of
+    ``path`` holds for its new stamp (neither scan nor evaluate analyses it again)."""
+    try:
+        new_key = cache_module.file_key(path)
+    except OSError:
+        return
+    cache.restamp(old_key, new_key)
+
+
+def uncertain_note(assessment: Assessment, genre: str) -> str:
     """Why a track is not tagged, in words."""
     if assessment.reason == NOT_MUSIC:
         return "not music, by its sound (noise, tones, clicks or speech): not tagged"
@@ -234,9 +273,9 @@ class Scanner:
     def _finish(self, path: Path, key: tuple, prediction: TrackPrediction) -> TrackResult:
         """Apply the vote, the model's assessment (calibrated confidence, novelty), the
         confidence threshold and the tag policy to a prediction."""
-        decision = prediction.decide(self.options.vote)
-        assessment = prediction.assess(self.predictor, decision, self.options.min_confidence)
-        names = self.names
+        judgement = judge(prediction, self.predictor, self.options.vote, self.options.min_confidence,
+                          self.options.genres, self.options.genre_margin)
+        decision, assessment, names = judgement.vote, judgement.assessment, self.names
         result = TrackResult(
             str(path),
             genre=names.get(decision.genre, decision.genre),
@@ -248,13 +287,10 @@ class Scanner:
             duration_s=prediction.duration_s,
             current=_current_genres(path),
         )
-        if assessment.reason is not None:
-            result.genre, result.status = UNKNOWN, UNCERTAIN
-            result.error = f"{path}: {_uncertain_note(assessment, decision.genre)}"
+        if judgement.uncertain_note is not None:
+            result.genre, result.status, result.error = UNKNOWN, UNCERTAIN, f"{path}: {judgement.uncertain_note}"
             return result
-        labels = prediction.genres(self.predictor, decision, self.options.genres, self.options.genre_margin,
-                                   self.options.min_confidence)
-        result.genres = [names.get(label, label) for label in labels]
+        result.genres = [names.get(label, label) for label in judgement.labels]
         expect = FileStamp(*(prediction.stamp or key[1:]))
         try:
             written = tag_file(
@@ -279,15 +315,7 @@ class Scanner:
             result.error = f"{path}: already tagged {'; '.join(result.current)}, kept (--policy {self.options.policy})"
         elif self.options.write:
             result.status = TAGGED
-            self._carry_cache_forward(path, key)
+            carry_cache_forward(self.cache, path, key)
         else:
             result.status = WOULD_TAG
         return result
-
-    def _carry_cache_forward(self, path: Path, old_key: tuple) -> None:
-        """Only the tags changed, not the audio: every cached entry of the file holds for its new stamp."""
-        try:
-            new_key = cache_module.file_key(path)
-        except OSError:
-            return
-        self.cache.restamp(old_key, new_key)

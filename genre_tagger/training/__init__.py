@@ -5,5 +5,9 @@ artist-filtered split (:mod:`.clips`), degraded copies of their audio (:mod:`.de
 their feature rows (:mod:`.dataset`), grouped CV and the other protocols (:mod:`.crossval`)
 with their scores (:mod:`.scoring`), ensemble weights (:mod:`.ensemble_weights`), nested
 CV (:mod:`.nested`), the ablation of each lever (:mod:`.ablation`) and the model card
-(:mod:`.modelcard`).
+(:mod:`.modelcard`); the calibration and thresholds of a model's assessment
+(:mod:`.assess`).
 """
+
+#: With ``--from-tags`` or ``--labels``, genres with fewer tracks are left out (and reported).
+MIN_TRACKS = 5

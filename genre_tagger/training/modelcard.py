@@ -176,6 +176,10 @@ def _protocols_paragraphs(reports: list[ModelReport]) -> list[str]:
     if augmented:
         lines += ["", "With augmentation, every training set (never a test fold) also holds these copies of its",
                   "clips: " + ", ".join(augmented) + "."]
+    if training.get("grouped_by") == "album":  # a user's own genres (see retrain._with_shipped_choices)
+        lines += ["", "The estimators' settings (a logistic regression's C, KNN's k) are those the shipped",
+                  "GTZAN-trained model chose, not chosen again on these tracks."]
+        return lines
     chosen = ["the logistic regressions' C" if _has(reports, "logreg") else None, "KNN's k" if _has(reports, "knn") else None,
               "the ensemble's weights" if _has(reports, "ensemble") else None]
     once = ["the hog-mel settings (`benchmarks/select_hog.py`)" if _reads(reports, "hog-mel") else None,
@@ -274,7 +278,7 @@ def _assessment_section(report: ModelReport | None) -> list[str]:
         f"mapped by a calibrator fitted on out-of-fold tracks ({calibration['shipped']}; isotonic and Platt were both",
         "measured with each fold's calibrator fitted on the other folds, and the one of lower mean ECE is shipped:",
         "a choice made on these folds). A track is uncertain, never tagged, when it lies farther than the",
-        f"thresholds from the music the model knows (Mahalanobis distance per view, 1 = the median of known music:",
+        "thresholds from the music the model knows (Mahalanobis distance per view, 1 = the median of known music:",
         f"outside the known genres above {thresholds['outside']:.2f}, not music above {thresholds['not_music']:.2f} in the",
         f"signal view), or when its confidence is below {thresholds['min_confidence']:.2f}. The thresholds tag the",
         "most known-genre clips " + ("of other music" if "cross" in assessment["rates"] else "of the training folder")

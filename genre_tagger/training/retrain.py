@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from genre_tagger.hookspecs import FeatureExtractor, ModelSpec
+from genre_tagger.hookspecs import FeatureExtractor, GenreModel, ModelSpec
 from genre_tagger.models import bundle as bundle_module
 from genre_tagger.models import ensemble as ensemble_module
 from genre_tagger.models.catalogue import available, best_model, choose_default, default_models_dir, selection_score
@@ -38,8 +38,9 @@ from genre_tagger.plugins import Registry
 from genre_tagger.evaluation.labels import LabelsError
 from genre_tagger.training import ablation, ensemble_weights, modelcard, nested
 from genre_tagger.training.assess import fit_assessor
-from genre_tagger.tagging.scan import DEFAULT_MAX_SEGMENTS
-from genre_tagger.training.clips import Clip, find_clips, labelled_clips, read_split_dir
+from genre_tagger.training import MIN_TRACKS
+from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
+from genre_tagger.training.clips import Clip, find_clips, labelled_clips, read_split_dir, tagged_clips
 from genre_tagger.training.crossval import N_FOLDS, CrossSet, TrainedModel, clip_folds, train_and_score
 from genre_tagger.training.dataset import Dataset, build_dataset, drop_duplicate_rows
 from genre_tagger.training.degrade import DEGRADATIONS
@@ -79,7 +80,7 @@ class RetrainOptions:
     cross_training: bool = True
     from_tags: Path | None = None
     labels: Path | None = None
-    min_tracks: int = 5
+    min_tracks: int = MIN_TRACKS
     aliases: Path | None = None
 
     def __post_init__(self) -> None:
@@ -100,7 +101,7 @@ class RetrainOptions:
         """The ``genre-tagger retrain`` command line that makes the same models."""
         flag = "--from-tags" if self.from_tags else "--labels" if self.labels else "--data"
         words = ["genre-tagger", "retrain", flag, str(self.source), "--out", str(self.out_dir)]
-        words += ["--min-tracks", str(self.min_tracks)] if self.own_genres and self.min_tracks != 5 else []
+        words += ["--min-tracks", str(self.min_tracks)] if self.own_genres and self.min_tracks != MIN_TRACKS else []
         words += ["--alias", str(self.aliases)] if self.aliases else []
         words += ["--split-dir", str(self.split_dir)] if self.split_dir else []
         words += ["--cross-labels", str(self.cross_labels)] if self.cross_labels else []
@@ -140,10 +141,11 @@ class RetrainResult:
 
 @dataclass
 class _Trained:
-    """One model as trained: its spec, fit and scores, the degraded copies it trained on,
-    and its bundle."""
+    """One model as trained: its spec, the unfitted estimator it was trained as, its fit
+    and scores, the degraded copies it trained on, and its bundle."""
 
     spec: ModelSpec
+    prototype: GenreModel
     trained: TrainedModel
     augmented: list[Dataset]
     bundle: bundle_module.Bundle
@@ -189,7 +191,6 @@ def _own_clips(options: RetrainOptions, progress: Progress) -> TrainingClips:
     """A user's tagged tracks (``from_tags``) or labelled ones (``labels``), genres of
     fewer than ``min_tracks`` tracks left out."""
     from genre_tagger.evaluation.labels import build_aliases, read_aliases
-    from genre_tagger.training.clips import labelled_clips, tagged_clips
 
     try:
         aliases = read_aliases(options.aliases) if options.aliases else build_aliases()
@@ -310,7 +311,7 @@ def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], spl
     effects = ablation.ablate(spec.name, prototype, trained, augmented, model_cross,
                               on_lever=lambda lever: progress.note(f"  ablation of {spec.name}: without {lever} ...")
                               ) if options.ablation else []
-    return _Trained(spec, trained, augmented, saved, report, effects, model_cross)
+    return _Trained(spec, prototype, trained, augmented, saved, report, effects, model_cross)
 
 
 def _cross_summary(cross: CrossSet | None) -> dict | None:
@@ -336,7 +337,7 @@ def nest(model: _Trained, progress: Progress) -> None:
     extra = model.cross.training_rows() if model.cross is not None else []
     outer_folds = len(np.unique(clip_folds(model.trained.dataset)))
     on_fold = progress.task(f"nested CV of {model.spec.name} (outer folds)", outer_folds)
-    model.trained.metrics["nested_cv"] = nested.nested_cv(model.spec.make(), model.trained.dataset, model.augmented,
+    model.trained.metrics["nested_cv"] = nested.nested_cv(model.prototype, model.trained.dataset, model.augmented,
                                                           extra=extra, on_fold=on_fold)
     bundle_module.save(model.bundle, model.bundle.path)
 
