@@ -40,6 +40,17 @@ def open_regular(path: str | os.PathLike[str], mode: str = "rb") -> io.BufferedI
         raise
 
 
+def first_line(path: str | os.PathLike[str], limit: int = 64 * 1024) -> str:
+    """The first line of a regular file (at most ``limit`` bytes; never blocking on a
+    FIFO), ``""`` when it is not one or cannot be read as UTF-8: what tells an output file
+    of ours (a report, a journal) from a user's."""
+    try:
+        with open_regular(path) as handle:
+            return handle.readline(limit).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def check_free_space(folder: str | os.PathLike[str], needed: int = MIN_FREE_BYTES) -> None:
     """``OSError(ENOSPC)`` when the disk of ``folder`` has less than ``needed`` bytes free."""
     try:

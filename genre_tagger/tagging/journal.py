@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Literal, TextIO
 
 from genre_tagger.pipeline.cache import Cache
-from genre_tagger.pipeline.files import check_free_space, open_regular
+from genre_tagger.pipeline.files import check_free_space, first_line
 from genre_tagger.pipeline.stopping import uninterrupted
 from genre_tagger.tagging.tags import (
     FileStamp,
@@ -65,9 +65,8 @@ def _now() -> str:
 def _first_record(path: Path) -> dict | None:
     """The first line of ``path`` as JSON, or ``None`` when it is not a JSON object."""
     try:
-        with open_regular(path) as f:  # a FIFO in a journal's place must not hang us
-            record = json.loads(f.readline(64 * 1024).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        record = json.loads(first_line(path))
+    except ValueError:
         return None
     return record if isinstance(record, dict) else None
 

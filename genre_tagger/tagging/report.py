@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable
 
-from genre_tagger.pipeline.files import check_free_space, open_regular
+from genre_tagger.pipeline.files import check_free_space, first_line
 from genre_tagger.tagging.scan import TrackResult
 
 #: the report's columns: ``class`` is the model's class (``hiphop``) of ``genre`` (``Hip-Hop``),
@@ -34,24 +34,15 @@ class ReportError(Exception):
     """The report cannot be written where asked; the message is one line naming it."""
 
 
-def _first_line(path: Path) -> str:
-    """The first line of a regular file (never blocking on a FIFO), ``""`` when unreadable."""
-    try:
-        with open_regular(path) as handle:
-            return handle.readline(64 * 1024).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
-
-
 def is_report(path: Path) -> bool:
     """Whether ``path`` holds a report of ours: a CSV whose header row is a report's."""
-    header = next(csv.reader([_first_line(path)]), [])
+    header = next(csv.reader([first_line(path)]), [])
     return header[:2] == COLUMNS[:2] and "status" in header
 
 
 def is_json_lines(path: Path) -> bool:
     """Whether ``path`` holds ``scan --json`` output of ours (or nothing yet)."""
-    line = _first_line(path)
+    line = first_line(path)
     if not line.strip():
         return path.stat().st_size == 0
     try:

@@ -225,17 +225,29 @@ def read_genres(path: str | os.PathLike[str]) -> list[str]:
     as one value (``["Rock; Pop"]``). Raises :class:`TagError` when the file cannot be
     read or its format cannot hold tags.
     """
-    name = os.fspath(path)
-    target = Path(os.path.realpath(path))
-    return _genres_of(_load(_identify(target, name), target, name))
+    return _genres_of(_load_file(path))
 
 
 def read_album(path: str | os.PathLike[str]) -> str | None:
     """The album ``path`` is tagged with (ID3 ``TALB``, Vorbis ``ALBUM``, MP4 ``©alb``),
     ``None`` without one; :class:`TagError` as :func:`read_genres`."""
+    return _album_of(_load_file(path))
+
+
+def read_genres_and_album(path: str | os.PathLike[str]) -> tuple[list[str], str | None]:
+    """:func:`read_genres` and :func:`read_album` of ``path``, its tags read once."""
+    audio = _load_file(path)
+    return _genres_of(audio), _album_of(audio)
+
+
+def _load_file(path: str | os.PathLike[str]) -> mutagen.FileType:
     name = os.fspath(path)
     target = Path(os.path.realpath(path))
-    tags = _load(_identify(target, name), target, name).tags
+    return _load(_identify(target, name), target, name)
+
+
+def _album_of(audio: mutagen.FileType) -> str | None:
+    tags = audio.tags
     if tags is None:
         return None
     if isinstance(tags, mutagen.id3.ID3):

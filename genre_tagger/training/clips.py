@@ -56,17 +56,21 @@ def _relative_name(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def album_key(path: Path) -> str:
-    """What keeps a user's tracks together in cross-validation: the album tag (by name
-    alone: two albums of one name are kept together, which is only stricter, and the two
-    discs of one album in two folders are never split), else the folder."""
+def album_key(path: Path, album: str | None) -> str:
+    """What keeps a user's tracks together in cross-validation: the album tag ``album`` of
+    ``path`` (by name alone: two albums of one name are kept together, which is only
+    stricter, and the two discs of one album in two folders are never split), else the folder."""
+    return f"album:{album.casefold()}" if album else f"folder:{path.parent}"
+
+
+def _tagged_album(path: Path) -> str | None:
+    """The album tag of ``path``; ``None`` without one or when its tags cannot be read."""
     from genre_tagger.tagging.tags import TagError, read_album
 
     try:
-        album = read_album(path)
+        return read_album(path)
     except TagError:
-        album = None
-    return f"album:{album.casefold()}" if album else f"folder:{path.parent}"
+        return None
 
 
 def labelled_clips(labels_path: str | Path, aliases: Mapping[str, str] | None = None,
@@ -83,7 +87,7 @@ def labelled_clips(labels_path: str | Path, aliases: Mapping[str, str] | None = 
             skipped.append(f"{track.path}: no such file (line {track.line})")
             continue
         clips.append(Clip(track.path, track.label, _relative_name(track.path, root),
-                          album_key(track.path) if albums else None))
+                          album_key(track.path, _tagged_album(track.path)) if albums else None))
         spelled.append((track.label, track.raw_label))
     return OwnLabels(clips, _spellings(spelled), 0, skipped)
 
@@ -94,14 +98,14 @@ def tagged_clips(root: str | Path, aliases: Mapping[str, str] | None = None) -> 
     ``(17)`` as their names) and of their album tag's album (else their folder's)."""
     from genre_tagger.evaluation.labels import normalise_genre
     from genre_tagger.tagging.library import walk
-    from genre_tagger.tagging.tags import TagError, read_genres
+    from genre_tagger.tagging.tags import TagError, read_genres_and_album
 
     root = Path(root)
     skipped: list[str] = []
     clips, spelled, untagged = [], [], 0
     for path in walk([root], skipped.append):
         try:
-            genres = read_genres(path)
+            genres, album = read_genres_and_album(path)
         except TagError as error:
             skipped.append(str(error))
             continue
@@ -110,7 +114,7 @@ def tagged_clips(root: str | Path, aliases: Mapping[str, str] | None = None) -> 
         if not label:
             untagged += 1
             continue
-        clips.append(Clip(path, label, _relative_name(path, root), album_key(path)))
+        clips.append(Clip(path, label, _relative_name(path, root), album_key(path, album)))
         spelled.append((label, raw))
     return OwnLabels(clips, _spellings(spelled), untagged, skipped)
 
