@@ -176,11 +176,13 @@ def _protocols_paragraphs(reports: list[ModelReport]) -> list[str]:
     if augmented:
         lines += ["", "With augmentation, every training set (never a test fold) also holds these copies of its",
                   "clips: " + ", ".join(augmented) + "."]
+    settings = ["the logistic regressions' C" if _has(reports, "logreg") else None, "KNN's k" if _has(reports, "knn") else None]
     if training.get("grouped_by") == "album":  # a user's own genres (see retrain._with_shipped_choices)
-        lines += ["", "The estimators' settings (a logistic regression's C, KNN's k) are those the shipped",
-                  "GTZAN-trained model chose, not chosen again on these tracks."]
+        if any(settings):
+            lines += ["", "Their settings (" + ", ".join(s for s in settings if s) + ") are those the models of the",
+                      "same names that genre-tagger ships chose on GTZAN, not chosen again on these tracks."]
         return lines
-    chosen = ["the logistic regressions' C" if _has(reports, "logreg") else None, "KNN's k" if _has(reports, "knn") else None,
+    chosen = [*settings,
               "the ensemble's weights" if _has(reports, "ensemble") else None]
     once = ["the hog-mel settings (`benchmarks/select_hog.py`)" if _reads(reports, "hog-mel") else None,
             "the `timbre-rhythm` feature set" if _reads(reports, "timbre-rhythm") else None,
