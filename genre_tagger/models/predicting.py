@@ -23,7 +23,7 @@ import numpy as np
 from genre_tagger.models.predictor import Predictor, TrackPrediction, predict_track
 from genre_tagger.pipeline import audio
 from genre_tagger.pipeline import cache as cache_module
-from genre_tagger.pipeline.analysis import Analysed, selection_name
+from genre_tagger.pipeline.analysis import Analysed, one_blas_thread, selection_name
 from genre_tagger.pipeline.dispatch import analyse_many
 from genre_tagger.pipeline.stopping import never
 from genre_tagger.plugins import registry
@@ -134,7 +134,8 @@ def _from_analysis(predictor: Predictor, cache, analysed: Analysed, before: tupl
 def _predicted(predictor: Predictor, cache, path: Path, key: tuple, features: dict[str, np.ndarray],
                duration_s: float | None, model_key: str, settings: str) -> FilePrediction:
     try:
-        prediction = predict_track(predictor, features)
+        with one_blas_thread():  # small products too (a 10 x 401 Mahalanobis: 0.5 ms, 30 ms on 2 spinning threads)
+            prediction = predict_track(predictor, features)
     except Exception as error:  # a bug or an odd file must not end the whole run
         return FilePrediction(path, key, None, f"{path}: prediction failed: {error}")
     if duration_s is None:  # predicted from cached features: the header says how long the file is
