@@ -148,8 +148,9 @@ def balance_sentence(clips_per_genre: dict[str, int]) -> str:
             f"{', '.join(largest)}, {fewest} of {', '.join(smallest)}.")
 
 
-def _protocols_paragraphs(reports: list[ModelReport]) -> list[str]:
-    """What each scoring in the table is, for the scorings that were run."""
+def _protocols_paragraphs(reports: list[ModelReport], ablated: bool = False) -> list[str]:
+    """What each scoring in the table is, for the scorings that were run (``ablated``: the
+    card has an ablation table)."""
     training = reports[0].training
     unit = "all tracks of an album (album tag, else folder)" if training.get("grouped_by") == "album" else \
         "all segments of a clip"
@@ -186,7 +187,7 @@ def _protocols_paragraphs(reports: list[ModelReport]) -> list[str]:
               "the ensemble's weights" if _has(reports, "ensemble") else None]
     once = ["the hog-mel settings (`benchmarks/select_hog.py`)" if _reads(reports, "hog-mel") else None,
             "the `timbre-rhythm` feature set" if _reads(reports, "timbre-rhythm") else None,
-            "which levers are on by default (the ablation below)"]
+            "which levers are on by default" + (" (the ablation below)" if ablated else "")]
     lines += ["", "Every choice a model makes (" + ", ".join(c for c in chosen if c) + ") is made inside the",
               "training folds. Made once on these same clips, and so slightly optimistic: "
               + ", ".join(c for c in once if c) + "."]
@@ -197,9 +198,9 @@ def _protocols_paragraphs(reports: list[ModelReport]) -> list[str]:
     return lines
 
 
-def _scores_section(reports: list[ModelReport]) -> list[str]:
+def _scores_section(reports: list[ModelReport], ablated: bool = False) -> list[str]:
     names = [r.name for r in reports]
-    lines = ["## Scores", "", *_protocols_paragraphs(reports), "",
+    lines = ["## Scores", "", *_protocols_paragraphs(reports, ablated), "",
              "| score | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for protocol, key, label in HEADLINE:
         cells = [score_cell(r.metrics, protocol, key) for r in reports]
@@ -340,7 +341,7 @@ def _default_section(reports: list[ModelReport]) -> list[str]:
 
 def render(reports: list[ModelReport], command: str, data_description: str, effects: list | None = None) -> str:
     """Markdown model card for the models of ``reports``, trained by ``command``."""
-    lines = _data_section(reports, command, data_description) + _scores_section(reports)
+    lines = _data_section(reports, command, data_description) + _scores_section(reports, ablated=bool(effects))
     lines += _cross_section(reports)
     if effects:
         lines += _ablation_section(effects)
