@@ -134,7 +134,7 @@ def _from_analysis(predictor: Predictor, cache, analysed: Analysed, before: tupl
 def _predicted(predictor: Predictor, cache, path: Path, key: tuple, features: dict[str, np.ndarray],
                duration_s: float | None, model_key: str, settings: str) -> FilePrediction:
     try:
-        with one_blas_thread():  # small products too (a 10 x 401 Mahalanobis: 0.5 ms, 30 ms on 2 spinning threads)
+        with one_blas_thread():  # small products too, which BLAS threads only slow on a busy machine
             prediction = predict_track(predictor, features)
     except Exception as error:  # a bug or an odd file must not end the whole run
         return FilePrediction(path, key, None, f"{path}: prediction failed: {error}")

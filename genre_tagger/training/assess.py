@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from threadpoolctl import threadpool_limits
 
 from genre_tagger.models.assessment import (
     Assessor, Calibrator, Novelty, expected_calibration_error, reliability, risk_coverage,
 )
 from genre_tagger.models.voting import tally
+from genre_tagger.pipeline.analysis import one_blas_thread
 from genre_tagger.training.crossval import CrossSet, TrainedModel
 from genre_tagger.training.dataset import Dataset
 
@@ -169,9 +169,9 @@ def _rates(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarray, outside:
 
 def fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assessor, Novelty, dict]:
     """The assessor and novelty detector of a trained model, and what they were measured to do."""
-    # BLAS on one thread, as the models fit: its pool spinning against other work on a
-    # shared machine made the covariances many times slower
-    with threadpool_limits(limits=1, user_api="blas"):
+    # BLAS on one thread, as an analysis runs it: its pool spinning against other work on
+    # a shared machine made the covariances many times slower
+    with one_blas_thread():
         return _fit_assessor(trained, cross)
 
 
