@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 import soxr
+from av.audio.plane import AudioPlane
 
 from genre_tagger.pipeline.files import NotRegularFile, open_regular
 from genre_tagger.segments import SAMPLE_RATE
@@ -92,6 +93,17 @@ _INT_OFFSET_AND_SCALE: dict[str, tuple[int, float]] = {
     "s32": (0, 2.0**-31),
     "s64": (0, 2.0**-63),
 }
+
+
+#: FFmpeg's sample formats (the planar "p" suffix removed), as numpy reads them
+_SAMPLE_DTYPES: dict[str, np.dtype] = {
+    "u8": np.dtype(np.uint8), "s16": np.dtype(np.int16), "s32": np.dtype(np.int32), "s64": np.dtype(np.int64),
+    "flt": np.dtype(np.float32), "dbl": np.dtype(np.float64),
+}
+#: the loudest floating-point sample analysed: music is mastered to full scale (1.0), and
+#: a float file may overshoot it a little; 1000 times it (+60 dB) is damaged data, whose
+#: spectra would overflow float32
+MAX_FLOAT_PEAK = 1000.0
 
 
 class AudioError(Exception):
@@ -343,14 +355,34 @@ def _check_frame(path: str | os.PathLike[str], frame: av.AudioFrame) -> None:
 def _frame_to_mono(path: str | os.PathLike[str], frame: av.AudioFrame) -> np.ndarray:
     """One decoded frame as float32 mono ``[frame.samples]`` at the frame's own rate."""
     channels = frame.layout.nb_channels
-    samples = frame.to_ndarray()  # planar: [channels, n]; packed: [1, n * channels]
-    if not frame.format.is_planar:
-        samples = samples.reshape(-1, channels).T
-    samples = _to_float32(samples, frame.format.name.removesuffix("p"))
-    if samples.dtype.kind == "f" and not np.isfinite(samples).all():
-        raise AudioError(path, "its audio holds NaN or infinite samples (damaged floating-point data): not analysed")
+    if channels < 1:
+        raise AudioError(path, f"a decoded frame of {channels} channels: refused (a damaged header, or not music)")
+    samples = _to_float32(_frame_samples(frame), frame.format.name.removesuffix("p"))
+    if samples.dtype.kind == "f":
+        if not np.isfinite(samples).all():
+            raise AudioError(path, "its audio holds NaN or infinite samples (damaged floating-point data): not analysed")
+        peak = float(np.abs(samples).max(initial=0.0))
+        if peak > MAX_FLOAT_PEAK:
+            raise AudioError(path, f"its floating-point samples reach {peak:.3g}, far beyond full scale (1.0): "
+                                   "damaged, or not audio: not analysed")
     # like librosa.to_mono: the mean of the channels, in float32
     return samples[0] if channels == 1 else samples.mean(axis=0)
+
+
+def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
+    """The frame's samples as ``[channels, n]`` in its own sample format.
+
+    What ``frame.to_ndarray()`` returns, without its faults: PyAV counts a planar frame's
+    planes by reading its channel pointers up to a null one, which runs past the end of
+    the array from 8 channels on (a 7.1 Opus or AAC file crashed the process), and it
+    knows no 64-bit integer samples. Here exactly one plane per channel is read."""
+    dtype = _SAMPLE_DTYPES[frame.format.name.removesuffix("p")]
+    channels = frame.layout.nb_channels
+    if frame.format.is_planar:
+        return np.vstack([np.frombuffer(AudioPlane(frame, index), dtype=dtype, count=frame.samples)
+                          for index in range(channels)])
+    packed = np.frombuffer(AudioPlane(frame, 0), dtype=dtype, count=frame.samples * channels)
+    return packed.reshape(-1, channels).T
 
 
 def _to_float32(samples: np.ndarray, sample_format: str) -> np.ndarray:

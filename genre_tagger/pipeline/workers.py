@@ -1,7 +1,8 @@
 """Analysing many files on long-lived worker processes.
 
 Each worker imports librosa/numba and loads the plugins once, then analyses file after
-file; with ``jobs=1`` everything runs in this process. Workers leave SIGINT and SIGTERM
+file. With ``jobs=1`` too the analysis runs in one worker process, never in this one: a
+decoder that crashes (a segfault in native code) then costs one file, not the scan. Workers leave SIGINT and SIGTERM
 to this process and end with it (:mod:`genre_tagger.pipeline.stopping`); asked to stop,
 the pool starts no new file and hands back the ones in flight.
 """
@@ -41,7 +42,7 @@ def analyse_locally(
     paths: Iterable[Path], extractor_names: Sequence[str], max_segments: int | None = None, jobs: int = 1,
     transform: Transform | None = None, stop: Callable[[], bool] = never,
 ) -> Iterator[Analysed]:
-    """Analyse ``paths`` here (``jobs=1``) or on ``jobs`` worker processes, yielding results
+    """Analyse ``paths`` on ``jobs`` worker processes (one for ``jobs=1``), yielding results
     as they complete (not in input order). Once ``stop()`` is true no file is started; the
     ones in flight are still yielded.
 
@@ -56,12 +57,7 @@ def analyse_locally(
     """
     extractor_names = tuple(extractor_names)
     work = functools.partial(analyse, extractor_names=extractor_names, max_segments=max_segments, transform=transform)
-    if jobs <= 1:
-        for path in paths:
-            if stop():
-                return
-            yield work(path)
-        return
+    jobs = max(jobs, 1)
     queue = iter(paths)
     suspects: list[Path] = []  # in flight when a worker died: retried alone
     crashes_in_a_row = 0
