@@ -258,7 +258,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     from genre_tagger.tagging import journal as journal_module
     from genre_tagger.tagging.library import walk
     from genre_tagger.pipeline.audio import AUDIO_EXTENSIONS
-    from genre_tagger.tagging.report import ReportError, check_target, is_json_lines, json_line, open_json_lines, write_csv
+    from genre_tagger.tagging.report import JsonLinesOutput, ReportError, check_target, is_json_lines, write_csv
     from genre_tagger.tagging.scan import FAILED, INTERRUPTED, ScanOptions, Scanner
 
     options = ScanOptions(
@@ -273,7 +273,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
         if json_path not in (None, Path("-")):
             check_target(json_path, force, is_json_lines, "JSON Lines output")
         journal = journal_module.Journal(journal_path or journal_module.default_path(), roots=paths).open() if write else None
-        json_out = sys.stdout if json_path == Path("-") else open_json_lines(json_path) if json_path else None
+        json_out = JsonLinesOutput(json_path, sys.stdout if json_path == Path("-") else None) if json_path else None
     except (ReportError, journal_module.JournalError) as error:
         _fail(escape(str(error)))
     except OSError as error:
@@ -287,22 +287,15 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     out = console if json_path == Path("-") else display.out  # standard output carries the JSON then
     out.print(f"{len(files)} audio files, model [bold]{predictor.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
 
-    hours, json_failed = [0.0], []
+    hours = [0.0]
     with StopRequest() as stop, _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as progress:
         task = progress.add_task("scanning", total=len(files))
 
         def on_result(result, cached):
             hours[0] += (result.duration_s or 0) / 3600
             progress.update(task, advance=1, description=f"scanning ({hours[0]:.2f} h of audio)")
-            if json_out is not None and not json_failed:
-                try:
-                    json_out.write(json_line(result) + "\n")
-                    json_out.flush()
-                except OSError as error:  # a full disk: said once, the scan goes on without it
-                    progress.console.print(f"[red]error:[/] {escape(str(json_path))}: cannot be written "
-                                           f"({escape(error.strerror or str(error))}): no more JSON lines",
-                                           highlight=False)
-                    json_failed.append(json_path)
+            if json_out is not None and (error := json_out.write(result)):  # a full disk: said once, the scan goes on
+                progress.console.print(f"[red]error:[/] {escape(error)}", highlight=False)
             if result.status == FAILED:
                 progress.console.print(f"[red]failed[/] {escape(result.error)}", highlight=False)
             elif not quiet and (line := display.scan_line(result)):
@@ -317,21 +310,23 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
         finally:
             if journal is not None:
                 journal.close()
-            if json_out not in (None, sys.stdout):
-                json_out.close()
+            if json_out is not None and (error := json_out.close()):
+                console.print(f"[red]error:[/] {escape(error)}", highlight=False)
+    report_error = None
     if report_path:
         try:
             write_csv(summary.results, report_path)
-        except ReportError as error:
-            _fail(escape(str(error)), 1)
-        out.print(f"Wrote the report {escape(str(report_path))}", highlight=False)
+            out.print(f"Wrote the report {escape(str(report_path))}", highlight=False)
+        except ReportError as error:  # a full disk: said, and the summary still printed
+            report_error = str(error)
+            console.print(f"[red]error:[/] {escape(report_error)}", highlight=False)
     display.print_scan_summary(summary, out, journal.path if journal is not None else None, journal_path is not None)
     if summary.stopped:
         done = sum(r.status != INTERRUPTED for r in summary.results)
         why = f"stopped by {stop.name}" if stop() else f"stopped: {summary.stopped}"
         _fail(escape(f"{why} after {done} of {len(summary.results)} files; what finished is cached: run the same "
                      "scan again to go on"), stop.exit_code if stop() else 1)
-    sys.exit(1 if summary.failed or summary.walk_errors or json_failed else 0)
+    sys.exit(1 if summary.failed or summary.walk_errors or report_error or (json_out and json_out.error) else 0)
 
 
 @main.command()

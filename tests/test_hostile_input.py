@@ -3,7 +3,11 @@ the cause, the scan goes on with the others, and nothing a user owns is damaged.
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import errno
+import io
+import json
 import math
 import struct
 import os
@@ -15,8 +19,10 @@ import av
 import numpy as np
 import pytest
 import soundfile
+from click.testing import CliRunner
 
 import audiofactory
+from genre_tagger.cli import main
 from genre_tagger.pipeline import audio
 from genre_tagger.pipeline.dispatch import analyse_many
 from test_reliability import KillsItsWorker
@@ -24,6 +30,7 @@ from test_reliability import KillsItsWorker
 CLI = [sys.executable, "-c", "import sys; from genre_tagger.cli import main; sys.argv[0] = 'genre-tagger'; main()"]
 LOAD = """
 import sys
+from genre_tagger.cli import main
 from genre_tagger.pipeline import audio
 try:
     y = audio.load(sys.argv[1])
@@ -156,3 +163,62 @@ def test_floating_point_samples_far_beyond_full_scale_are_one_line(tmp_path):
     with pytest.raises(audio.AudioError, match="reach 3e\\+38, far beyond full scale") as raised:
         audio.load(path)
     assert str(raised.value).startswith(f"{path}: ")
+
+
+# --------------------------------------------------------------------------- a full disk (#28, 5)
+
+
+class FillingDisk(io.RawIOBase):
+    """A file on a disk with room for ``room`` bytes: writes past it fail with ENOSPC."""
+
+    def __init__(self, room: int):
+        self.room = room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return len(data)
+
+
+def test_a_disk_filling_during_a_scan_loses_the_outputs_not_the_summary(tmp_path, tiny_models, monkeypatch):
+    from genre_tagger.tagging import report
+
+    real_open = open
+
+    def open_on_a_filling_disk(path, mode="r", *args, **kwargs):
+        if "w" not in mode:
+            return real_open(path, mode, *args, **kwargs)
+        # room for check_target's trial header, not for a JSON line or a whole report
+        return io.TextIOWrapper(io.BufferedWriter(FillingDisk(200)), encoding="utf-8", newline=kwargs.get("newline"))
+
+    monkeypatch.setattr(report, "open", open_on_a_filling_disk, raising=False)
+    track = audiofactory.write(tmp_path / "a.wav", audiofactory.music_like(4))
+    json_path, report_path = tmp_path / "out.jsonl", tmp_path / "r.csv"
+    result = CliRunner().invoke(main, ["scan", str(track), "--models-dir", str(tiny_models), "--model", "knn",
+                                       "--no-cache", "--json", str(json_path), "--report", str(report_path)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert f"{json_path}: cannot be written (No space left on device): no more JSON lines" in result.output
+    assert f"{report_path}: cannot be written (No space left on device)" in result.output
+    assert "Scan summary" in result.output and "1 files" in result.output
+    assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- names (#28, 9)
+
+
+def test_a_name_that_is_not_utf8_gives_a_valid_json_line_that_holds_it_exactly():
+    from genre_tagger.tagging.report import json_line
+    from genre_tagger.tagging.scan import TrackResult
+
+    raw = b"/music/caf\xe9 \xff.mp3"
+    name = os.fsdecode(raw)
+    line = json_line(TrackResult(name, status="failed", error=f"{name}: empty file")).encode("utf-8")
+    record = json.loads(line.decode("utf-8"))  # strict UTF-8
+    assert record["path"] == "/music/caf\ufffd \ufffd.mp3" and record["error"].startswith(record["path"])
+    assert base64.b64decode(record["path_bytes"]) == raw
+    assert "path_bytes" not in json.loads(json_line(TrackResult("/music/café.mp3", status="failed")))

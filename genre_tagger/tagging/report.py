@@ -10,6 +10,7 @@ recommends for CSV injection: a leading ``'``; :func:`read_csv` takes it off aga
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -127,12 +128,68 @@ def _cell(result: TrackResult, column: str) -> str:
 def open_json_lines(path: str | Path):
     """``scan --json FILE``'s output, opened for writing (checked by :func:`check_target`
     first); an ``OSError`` when it cannot be."""
-    return open(path, "w", encoding="utf-8", errors="surrogateescape")
+    return open(path, "w", encoding="utf-8")
+
+
+class JsonLinesOutput:
+    """``scan --json``'s lines, written and flushed one by one as files finish, to a file
+    (checked by :func:`check_target` first) or to ``stream`` (standard output).
+
+    A write that fails (a full disk) does not end the scan: :meth:`write` returns the one
+    line saying so (naming the file and the cause) the first time, and then writes no
+    more; :attr:`error` keeps it. :meth:`close` never raises: what a failed write left
+    in the buffer is dropped (the file ends at its last flushed line)."""
+
+    def __init__(self, path: str | Path, stream=None):
+        self.path = Path(path)
+        self.error: str | None = None
+        self._handle = stream if stream is not None else open_json_lines(path)
+        self._owned = stream is None
+
+    def write(self, result: TrackResult) -> str | None:
+        """Write ``result``'s line; the error line, the first time one cannot be written."""
+        if self.error is not None:
+            return None
+        try:
+            self._handle.write(json_line(result) + "\n")
+            self._handle.flush()
+        except OSError as error:
+            self.error = f"{self.path}: cannot be written ({error.strerror or error}): no more JSON lines"
+            return self.error
+        return None
+
+    def close(self) -> str | None:
+        """Close the file; the error line, when closing it failed and no write had."""
+        if not self._owned:
+            return None
+        try:
+            self._handle.close()  # closes the file even when flushing fails
+        except OSError as error:
+            if self.error is None:
+                self.error = f"{self.path}: cannot be written ({error.strerror or error}): its last lines are lost"
+                return self.error
+        return None
 
 
 def json_line(result: TrackResult) -> str:
-    """One line of ``scan --json``: the result as a JSON object (lists as lists)."""
-    return json.dumps(result.as_row(), ensure_ascii=False)
+    """One line of ``scan --json``: the result as a JSON object (lists as lists), valid
+    UTF-8 whatever the file's name: a name that is not UTF-8 (its bytes as
+    ``os.fsdecode`` gives them, with surrogate escapes) is ``path`` with U+FFFD for each
+    byte that is not, and ``path_bytes``, the name's bytes in base64, holds it exactly."""
+    row = {key: _valid_utf8(value) for key, value in result.as_row().items()}
+    raw = os.fsencode(result.path)
+    if row["path"].encode("utf-8") != raw:
+        row["path_bytes"] = base64.b64encode(raw).decode("ascii")
+    return json.dumps(row, ensure_ascii=False)
+
+
+def _valid_utf8(value):
+    """``value`` (a string, list of strings or anything else) with surrogate escapes as U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_valid_utf8(item) for item in value]
+    return value
 
 
 def read_csv(path: str | Path) -> list[TrackResult]:
