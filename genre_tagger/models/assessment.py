@@ -76,8 +76,15 @@ class Calibrator:
 
     @classmethod
     def from_json(cls, data: dict) -> Calibrator:
-        return cls(str(data["method"]), [float(v) for v in data.get("x", [])], [float(v) for v in data.get("y", [])],
-                   float(data.get("a", 1.0)), float(data.get("b", 0.0)))
+        """The calibrator ``data`` describes; ``ValueError`` unless it is one that gives a
+        probability for every score (a NaN in it would give every track a NaN confidence)."""
+        calibrator = cls(str(data["method"]), [float(v) for v in data.get("x", [])],
+                         [float(v) for v in data.get("y", [])], float(data.get("a", 1.0)), float(data.get("b", 0.0)))
+        x, y = np.asarray(calibrator.x), np.asarray(calibrator.y)
+        if calibrator.method not in ("isotonic", "platt") or len(x) != len(y) or not np.isfinite(
+                [*x, calibrator.a, calibrator.b]).all() or not ((0 <= y) & (y <= 1)).all() or (np.diff(x) < 0).any():
+            raise ValueError("the calibrator is not an isotonic or platt one of finite numbers giving probabilities")
+        return calibrator
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -233,9 +240,13 @@ class Assessor:
 
     @classmethod
     def from_json(cls, data: dict) -> Assessor:
+        """The assessor ``data`` describes; ``ValueError`` for a threshold that is NaN or out of range."""
         calibrator = Calibrator.from_json(data["calibrator"]) if data.get("calibrator") else None
-        return cls(calibrator, _infinite(data.get("outside")), _infinite(data.get("not_music")),
-                   float(data.get("min_confidence", 0.0)))
+        assessor = cls(calibrator, _infinite(data.get("outside")), _infinite(data.get("not_music")),
+                       float(data.get("min_confidence", 0.0)))
+        if not (assessor.outside >= 0 and assessor.not_music >= 0 and 0 <= assessor.min_confidence <= 1):
+            raise ValueError("its thresholds are not non-negative distances and a confidence from 0 to 1")
+        return assessor
 
 
 def _finite(value: float) -> float | None:

@@ -52,6 +52,8 @@ LIBRARIES = ("genre-tagger", "numpy", "scikit-learn", "lightgbm", "librosa", "sc
 MAX_ARRAY_BYTES = 1 << 30
 #: the largest file a bundle may hold (a LightGBM booster is a few MB of text)
 MAX_FILE_BYTES = 256 << 20
+#: the most members an ensemble may name, checked before any is loaded (the shipped one has 3)
+MAX_MEMBERS = 16
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -208,12 +210,7 @@ def _malformed(meta: dict) -> str | None:
     if not isinstance(classes, list) or len(classes) < 2 or not all(is_name(c) for c in classes):
         return "its classes are not a list of at least two names"
     if meta.get("kind") == "ensemble":
-        members, weights = meta.get("members"), meta.get("weights")
-        if not isinstance(members, list) or not members or not all(is_name(m) for m in members):
-            return "an ensemble needs a list of member names"
-        if not isinstance(weights, list) or not all(isinstance(w, (int, float)) and math.isfinite(w) for w in weights):
-            return "its weights are not a list of numbers"
-        return None
+        return _malformed_ensemble(meta.get("members"), meta.get("weights"))
     files, texts = meta.get("files"), meta.get("texts", [])
     if not isinstance(files, dict) or not all(is_name(k) and isinstance(v, str) and _SHA256.fullmatch(v)
                                               for k, v in files.items()):
@@ -224,6 +221,25 @@ def _malformed(meta: dict) -> str | None:
     if not isinstance(extractors, list) or not extractors or not all(
             isinstance(e, dict) and is_name(e.get("name")) and is_name(e.get("version")) for e in extractors):
         return "its feature extractors are not a list of names and versions"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _malformed_ensemble(members: object, weights: object) -> str | None:
+    """What is wrong with an ensemble's members and weights, or ``None``: checked before any
+    member is loaded (that there is one weight per member, once they are found)."""
+    if not isinstance(members, list) or not members or not all(is_name(m) for m in members):
+        return "an ensemble needs a list of member names"
+    if len(members) > MAX_MEMBERS:
+        return f"an ensemble has at most {MAX_MEMBERS} members, not {len(members)}"
+    if len(set(members)) != len(members):
+        return "an ensemble names a member twice"
+    if not isinstance(weights, list) or not all(_is_number(w) and w >= 0 for w in weights) or not np.isclose(
+            math.fsum(weights), 1):
+        return "ensemble weights must be finite non-negative numbers summing to 1"
     return None
 
 

@@ -12,6 +12,7 @@ The default model is chosen from the scores ``retrain`` recorded in each bundle
 
 from __future__ import annotations
 
+import logging
 import os
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,8 @@ from genre_tagger.models.predictor import Predictor
 from genre_tagger.plugins import PluginError, Registry
 
 ALL = "all"  # choose(): every model of the folder
+
+log = logging.getLogger(__name__)
 
 #: Selection scores closer than this are a tie: one 5-fold CV over ~500 clips cannot
 #: separate them (their spread across folds is several points).
@@ -62,7 +65,8 @@ def load(directory: str | Path, registry: Registry) -> Predictor:
 
 def _member_folder(ensemble: Path, name: str) -> Path:
     """The bundle folder of an ensemble's member ``name``: a folder beside the ensemble's,
-    in the same models folder, that is not an ensemble itself."""
+    in the same models folder, that is not an ensemble itself (so an ensemble is one level
+    deep, and no ensemble can reach itself)."""
     models_dir = ensemble.parent.resolve()
     folder = ensemble.parent / name
     if name in (".", "..") or "/" in name or "\\" in name or folder.resolve().parent != models_dir:
@@ -121,23 +125,40 @@ def choose_default(scores: dict[str, float], extractors: dict[str, set[str]]) ->
     return min(tied, key=lambda name: (len(extractors[name]), -scores[name], name))
 
 
-def _extractor_names(models_dir: Path, meta: dict[str, Any]) -> set[str]:
-    """The feature extractors the bundle of ``meta`` reads (an ensemble: its members')."""
-    if meta.get("kind") == ensemble_module.KIND:
-        return set().union(*(_extractor_names(models_dir, read_metadata(models_dir / m)) for m in meta["members"]))
-    return {entry["name"] for entry in meta.get("feature_extractors", [])}
+def _extractor_names(folder: Path, meta: dict[str, Any]) -> set[str]:
+    """The feature extractors the bundle in ``folder`` (its metadata ``meta``) reads; an
+    ensemble's: its members'."""
+    if meta.get("kind") != ensemble_module.KIND:
+        return {entry["name"] for entry in meta["feature_extractors"]}
+    return {entry["name"] for member in meta["members"]
+            for entry in read_metadata(_member_folder(folder, member))["feature_extractors"]}
+
+
+def _candidate_score(folder: Path, meta: dict[str, Any]) -> float:
+    """The :func:`selection_score` of the bundle in ``folder``; :class:`BundleError` where
+    its metrics hold none from 0 to 1 (a score missing, not a number, or NaN)."""
+    try:
+        score = selection_score(meta.get("metrics", {}))
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise BundleError(f"{folder / META_FILE}: its metrics hold no score to choose the default model by "
+                          f"({type(error).__name__}: {error})") from None
+    if not 0 <= score <= 1:
+        raise BundleError(f"{folder / META_FILE}: its metrics give a selection score of {score}, not one from 0 to 1")
+    return score
 
 
 def best_model(models_dir: str | Path) -> str:
-    """The default bundle in ``models_dir``, by :func:`choose_default`."""
+    """The default bundle in ``models_dir``, by :func:`choose_default`. A damaged bundle is
+    never the default while another one can be read, and a warning names it and says why:
+    a scan does not switch models silently."""
     models_dir = Path(models_dir)
     scores, extractors = {}, {}
     for name in available(models_dir):
         try:
             meta = read_metadata(models_dir / name)
-            extractors[name] = _extractor_names(models_dir, meta)
-        except (BundleError, KeyError, TypeError):  # damaged: never the default while another one loads
+            extractors[name] = _extractor_names(models_dir / name, meta)
+            scores[name] = _candidate_score(models_dir / name, meta)
+        except BundleError as error:
+            log.warning("%s; not a candidate for the default model", error)
             scores[name], extractors[name] = -1.0, set()
-            continue
-        scores[name] = selection_score(meta.get("metrics", {}))
     return choose_default(scores, extractors)
