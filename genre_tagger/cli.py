@@ -268,6 +268,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     )
     (predictor,) = _choose_models(model_name, models_dir)
     try:  # before any analysis: an output that cannot be written is a usage error now, not a traceback later
+        journal_module.check_distinct(journal=journal_path, report=report_path, json=json_path)
         if report_path:
             check_target(report_path, force)
         if json_path not in (None, Path("-")):
@@ -331,35 +332,31 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
 
 @main.command()
 @click.argument("journal_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--last", is_flag=True, help="Undo the newest journal of the default folder.")
+@click.option("--last", type=click.IntRange(1), is_flag=False, flag_value=1, default=None, metavar="[N]",
+              help="Undo the N (default 1) newest journals of the default folder not undone yet, newest first.")
+@click.option("--since", metavar="JOURNAL", help="Undo every journal not undone yet from JOURNAL (a name --list "
+                                                "shows) to the newest, newest first.")
 @click.option("--list", "list_only", is_flag=True, help="List the journals of the default folder, newest first.")
 @click.option("--write", is_flag=True, help="Restore the old genres. Without it nothing changes (dry run).")
 @cache_options
-def undo(journal_path: Path | None, last: bool, list_only: bool, write: bool, cache_path: str | None,
-         no_cache: bool) -> None:
+def undo(journal_path: Path | None, last: int | None, since: str | None, list_only: bool, write: bool,
+         cache_path: str | None, no_cache: bool) -> None:
     """Put back the genres a 'scan --write' replaced, as recorded in JOURNAL_PATH."""
     from genre_tagger.tagging import journal as journal_module
 
     if list_only:
         display.print_table(display.journals_table(journal_module.list_journals(), journal_module.journals_dir()))
         return
-    if last == (journal_path is not None):
-        raise click.UsageError("name a journal, or pass --last (or --list)")
-    if last:
-        journals = journal_module.list_journals()
-        if not journals:
-            _fail(f"no journals in {journal_module.journals_dir()}")
-        journal_path = journals[0].path
+    if [journal_path, last, since].count(None) != 2:
+        raise click.UsageError("name a journal, or pass --last [N] or --since JOURNAL (or --list)")
     with _open_cache(cache_path, not no_cache) as cache:
         try:
-            results = journal_module.undo(journal_path, dry_run=not write, cache=cache)
+            paths = [journal_path] if journal_path else journal_module.journals_to_undo(last, since)
+            undone = journal_module.undo_chain(paths, dry_run=not write, cache=cache)
         except journal_module.JournalError as error:
             _fail(escape(str(error)))
-    title = f"Undo {journal_path}" + ("" if write else " (dry run: nothing written)")
-    display.print_table(display.undo_table(title, results))
-    if not write and any(r.status == "would restore" for r in results):
-        console.print(f"Dry run: add --write to restore these genres (genre-tagger undo {journal_path} --write).")
-    sys.exit(1 if any(r.status == "error" for r in results) else 0)
+    display.print_undo(undone, write)
+    sys.exit(1 if any(r.status == "error" for _, results in undone for r in results) else 0)
 
 
 @main.command()

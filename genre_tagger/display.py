@@ -7,6 +7,7 @@ library call returned.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -194,24 +195,49 @@ def scan_summary_table(summary: ScanSummary) -> Table:
     return table
 
 
+def _plain(text: str) -> str:
+    """``text`` safe to print in a table: markup escaped, control and format characters
+    (a journal's genres hold what files held: tabs, joiners, escapes) written as ``\\x..``."""
+    return escape("".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text))
+
+
+#: rows of an undo table: a journal of a whole library holds more than a terminal shows
+UNDO_ROWS = 200
+
+
 def undo_table(title: str, results: list[UndoResult]) -> Table:
-    table = Table(title=title)
+    """The first :data:`UNDO_ROWS` results (warnings and refusals first), and how many more."""
+    table = Table(title=escape(title))
     for column in ("file", "status", "genres now -> restored"):
         table.add_column(column)
-    for result in results:
+    first = sorted(results, key=lambda r: r.status not in ("warning", "error", "changed"))[:UNDO_ROWS]
+    for result in first:
         change = f"{'; '.join(result.new) or '(none)'} -> {'; '.join(result.old) or '(none)'}"
-        style = {"error": "red", "changed": "yellow"}.get(result.status, "")
-        table.add_row(result.path, f"[{style}]{result.status}[/]" if style else result.status,
-                      change if result.status in ("restored", "would restore") else result.message)
+        style = {"error": "red", "changed": "yellow", "warning": "yellow"}.get(result.status, "")
+        table.add_row(_plain(result.path), f"[{style}]{result.status}[/]" if style else result.status,
+                      _plain(change if result.status in ("restored", "would restore") else result.message))
+    if len(results) > len(first):
+        counts = Counter(r.status for r in results)
+        table.add_row(f"... {len(results) - len(first)} more", "", ", ".join(f"{n} {s}" for s, n in counts.items()))
     return table
 
 
+def print_undo(undone: list[tuple[object, list[UndoResult]]], write: bool) -> None:
+    """One table per journal undone (newest first), and in a dry run how to write it."""
+    for journal_path, results in undone:
+        print_table(undo_table(f"Undo {journal_path}" + ("" if write else " (dry run: nothing written)"), results))
+    if not write and any(r.status == "would restore" for _, results in undone for r in results):
+        console.print("Dry run: run the same command with --write to restore these genres.")
+
+
 def journals_table(journals: list[JournalInfo], folder) -> Table:
-    table = Table(title=f"Journals in {folder}, newest first")
-    for column in ("journal", "started", "writes (finished)", "folders scanned"):
+    table = Table(title=escape(f"Journals in {folder}, newest first"))
+    for column in ("journal", "started", "writes (finished)", "undone", "folders scanned"):
         table.add_column(column, overflow="fold")
     for info in journals:
-        table.add_row(info.path.name, info.started, f"{info.writes} ({info.finished})", "; ".join(info.roots))
+        undone = f"yes, {info.undone[-1]}" if info.undone else ""
+        table.add_row(_plain(info.path.name), info.started, _plain(info.problem) or f"{info.writes} ({info.finished})",
+                      undone, _plain("; ".join(info.roots)))
     return table
 
 

@@ -26,7 +26,7 @@ from mutagen.ogg import OggPage
 
 import audiofactory
 from genre_tagger.cli import main
-from genre_tagger.tagging.journal import Journal, tag_file, undo
+from genre_tagger.tagging.journal import Journal, JournalError, tag_file, undo
 from genre_tagger.tagging.tags import UnsafeTagError, read_genres, write_genres
 
 COVER = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 3 + b"\xff\xe0\xff\x00\xff"
@@ -400,7 +400,7 @@ def _journal_of(path: Path, tmp_path: Path) -> Path:
     return journal
 
 
-@pytest.mark.parametrize("edit", ["outside", "huge", "multiline", "stamp", "relative", "symlink"])
+@pytest.mark.parametrize("edit", ["outside", "huge", "relative", "symlink"])
 def test_undo_refuses_what_a_journal_of_ours_could_not_hold(edit, make_audio, tmp_path):
     import json
 
@@ -415,11 +415,6 @@ def test_undo_refuses_what_a_journal_of_ours_could_not_hold(edit, make_audio, tm
         records.append({"done": str(elsewhere), "stamp": [os.stat(elsewhere).st_size, os.stat(elsewhere).st_mtime_ns]})
     elif edit == "huge":
         entry["old"] = ["x" * 20_000_000]
-    elif edit == "multiline":
-        entry["old"] = ["Rock\nTITLE=injected"]
-    elif edit == "stamp":
-        done = next(r for r in records if "done" in r)
-        done["stamp"] = [done["stamp"][0] + 1, done["stamp"][1]]
     elif edit == "symlink":  # the file written replaced by a link to one outside the library
         path.unlink()
         path.symlink_to(elsewhere)
@@ -427,9 +422,12 @@ def test_undo_refuses_what_a_journal_of_ours_could_not_hold(edit, make_audio, tm
         entry["path"] = "lib/../lib/a.flac"
     journal.write_text("".join(json.dumps(r) + "\n" for r in records))
     before = {p: p.read_bytes() for p in (path, elsewhere)}
-    (result,) = undo(journal)
-    assert result.status in ("error", "changed") and result.status != "restored"
-    assert ("refused" in result.message) == (edit != "stamp")
+    if edit == "huge":  # more than a journal line of ours holds: the whole journal is refused
+        with pytest.raises(JournalError, match="line 3: longer than"):
+            undo(journal)
+    else:
+        (result,) = undo(journal)
+        assert result.status == "error" and "refused" in result.message
     assert {p: p.read_bytes() for p in (path, elsewhere)} == before
 
 

@@ -258,8 +258,8 @@ def test_undo_reports_errors_and_torn_lines_without_stopping(track, tmp_path):
     with open(journal_path, "a") as f:
         f.write('{"path": "/x.flac", "old": [')  # torn last line
     results = undo(journal_path)
-    assert [r.status for r in results] == ["error", "unchanged", "error", "restored"]
-    assert "unreadable" in results[0].message
+    assert [r.status for r in results] == ["warning", "unchanged", "error", "restored"]
+    assert "line 7: a partial line" in results[0].message
     assert "gone.flac" in results[2].message
     assert read_genres(path) == []
 

@@ -532,6 +532,7 @@ def write_genres(
     id3_version: int = 4,
     id3_join: str | None = "; ",
     expect: FileStamp | None = None,
+    verbatim: bool = False,
 ) -> None:
     """Set the genre tag of ``path`` to ``genres``; an empty list removes the genre tag.
 
@@ -539,13 +540,15 @@ def write_genres(
     per format and how the file is replaced safely). ``id3_version`` (3 or 4) is the
     ID3v2 version of a new ID3 tag; ``id3_join`` joins several genres in an ID3v2.3
     tag (``None``: store them as separate values, as ID3v2.4 does). With ``expect``,
-    the file must still have that :class:`FileStamp`.
+    the file must still have that :class:`FileStamp`. ``verbatim``: ``genres`` are values
+    once read from this file, given back by undo as they were (control characters
+    included), not checked as new values are.
 
     Raises :class:`TagError` (the original untouched) when the format cannot hold tags,
     the file changed since it was analysed, it or its directory is read-only, or
     writing or verifying the new file failed.
     """
-    genres = _check_genres(genres)
+    genres = list(genres) if verbatim else _check_genres(genres)
     if id3_version not in (3, 4):
         raise ValueError(f"id3_version must be 3 or 4, not {id3_version!r}")
     name = os.fspath(path)
