@@ -267,3 +267,20 @@ def test_a_damaged_default_bundle_is_named_in_a_warning_not_silently_replaced(tm
     (warning,) = [record.getMessage() for record in caplog.records]
     assert str(models / "musicnn-logreg" / "bundle.json") in warning and "classes" in warning
     assert "not a candidate for the default model" in warning
+
+
+def test_scan_says_which_bundle_it_left_out_of_the_default_choice(tmp_path):
+    """The warning reaches the user as a ``warning:`` line, and the scan goes on with the model it names."""
+    from click.testing import CliRunner
+
+    import audiofactory
+    from genre_tagger.cli import main
+
+    models = copy_bundles(tmp_path, "knn", "lightgbm")
+    edit_metadata(models / "lightgbm", lambda meta: meta.update(classes="blues"))
+    track = audiofactory.write(tmp_path / "a.wav", audiofactory.noise(4, amplitude=0.3))
+    done = CliRunner().invoke(main, ["scan", str(track), "--models-dir", str(models), "--no-cache"])
+    message = " ".join(done.output.split())
+    assert done.exit_code == 0 and "Traceback" not in done.output, done.output
+    assert f"warning: {models / 'lightgbm' / 'bundle.json'}: malformed bundle metadata" in message, message
+    assert "not a candidate for the default model" in message
