@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 import lightgbm
 import numpy as np
@@ -54,16 +55,18 @@ MAX_TREES = 1_000_000
 #: the decision types of a numerical split: default left or right; missing values none, zero or NaN
 NUMERICAL_DECISIONS = (0, 2, 4, 6, 8, 10)
 _INT32 = 2**31 - 1
-# numbers as LightGBM writes them (%.17g and the like), below 1e100 in magnitude, so finite
-# by their form; possessive quantifiers keep checking a few MB of them fast
-_INTEGER = r"-?[0-9]{1,10}+"
-_NUMBER = r"-?[0-9]++(?:\.[0-9]++)?+(?:e(?:-[0-9]{1,3}+|\+[0-9]{1,2}+))?+"
-_LIST = {integer: re.compile(f"(?:{token}(?: {token})*+)?") for integer, token in ((True, _INTEGER), (False, _NUMBER))}
+# Possessive quantifiers (Python 3.11) spare the regex engine its backtracking records:
+# checking a booster's few MB of numbers takes a fifth of the time. Python 3.10 has none.
+_P = "+" if sys.version_info >= (3, 11) else ""
+# numbers as LightGBM writes them (%.17g and the like), below 1e100 in magnitude, so finite by their form
+_INTEGER = rf"-?[0-9]{{1,10}}{_P}"
+_NUMBER = rf"-?[0-9]+{_P}(?:\.[0-9]+{_P})?{_P}(?:e(?:-[0-9]{{1,3}}{_P}|\+[0-9]{{1,2}}{_P}))?{_P}"
+_LIST = {integer: re.compile(f"(?:{token}(?: {token})*{_P})?") for integer, token in ((True, _INTEGER), (False, _NUMBER))}
 _COUNT = re.compile(r"[1-9][0-9]{0,5}")
 _FEATURE_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _FEATURE_INFO = re.compile(rf"none|\[{_NUMBER}:{_NUMBER}\]")
 _OBJECTIVE = {True: re.compile(rf"binary sigmoid:{_NUMBER}"), False: re.compile(r"multiclass num_class:([0-9]+)")}
-_TREE = re.compile(r"Tree=([0-9]+)\n" + "".join(f"{name}=([^\\n]*+)\\n" for name in TREE_FIELDS) + r"\n\n")
+_TREE = re.compile(r"Tree=([0-9]+)\n" + "".join(f"{name}=([^\\n]*{_P})\\n" for name in TREE_FIELDS) + r"\n\n")
 _END = "end of trees\n"
 
 
