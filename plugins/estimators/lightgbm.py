@@ -111,12 +111,11 @@ def _checked_header(text: str, n_classes: int, n_features: int) -> tuple[dict[st
                 "max_feature_idx": str(n_features - 1)}
     for name, value in expected.items():
         if header[name] != value:
-            raise BoosterError(f"its {name} is {header[name][:40]!r}, not {value} "
-                               f"(the bundle has {n_classes} classes and {n_features} features)")
+            raise BoosterError(f"its {name} is not {value} (the bundle has {n_classes} classes and {n_features} features)")
     objective = _OBJECTIVE[binary].fullmatch(header["objective"])
     if objective is None or (not binary and objective.group(1) != rounds) or (
             binary and not float(header["objective"].partition(":")[2]) > 0):
-        raise BoosterError(f"its objective {header['objective'][:60]!r} is not this plugin's for {n_classes} classes")
+        raise BoosterError(f"its objective is not this plugin's for {n_classes} classes")
     for name, pattern in (("feature_names", _FEATURE_NAME), ("feature_infos", _FEATURE_INFO)):
         values = header[name].split(" ")
         if len(values) != n_features or not all(pattern.fullmatch(value) for value in values):
@@ -151,7 +150,7 @@ def _check_trees(trees: list[tuple[str, ...]], n_features: int) -> None:
     leaves = np.array([int(v) if _COUNT.fullmatch(v) else 0 for v in field["num_leaves"]], dtype=np.int64)
     if ((leaves < 1) | (leaves > MAX_LEAVES)).any():
         tree = int(np.argmax((leaves < 1) | (leaves > MAX_LEAVES)))
-        raise BoosterError(f"tree {tree}: its num_leaves {field['num_leaves'][tree][:20]!r} is not from 1 to {MAX_LEAVES}")
+        raise BoosterError(f"tree {tree}: its num_leaves is not a count from 1 to {MAX_LEAVES}")
     values = {}
     for name in (*NODE_FIELDS, *LEAF_FIELDS, "shrinkage"):
         lengths = leaves - 1 if name in NODE_FIELDS else leaves if name in LEAF_FIELDS else np.ones_like(leaves)
