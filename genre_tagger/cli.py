@@ -140,10 +140,10 @@ def plugins_command() -> None:
               help="Where to write one bundle folder per model, metrics.json and README.md (the model card).")
 @click.option("--split-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder with {train,valid,test}_filtered.txt: also score on this artist-filtered split.")
-@click.option("--cross-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="A labels CSV (evaluate's format) of other music than --data: every model is scored on it, "
-                   "each clip by a model that did not train on it, and (with --cross-training) trained on its clips "
-                   "of the genres --data has.")
+@click.option("--cross-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              help="A labels CSV (evaluate's format) of other music than --data, repeatable (a source each): every "
+                   "model is scored on it by models that never saw its source (the unseen-source figure), and "
+                   "(with --cross-training) trained on its clips of the genres --data has.")
 @click.option("--cross-training/--no-cross-training", default=True, show_default=True,
               help="Train on the --cross-labels clips too (their score then comes from a grouped CV over them).")
 @click.option("--models", "model_names", default=None,
@@ -166,7 +166,7 @@ def plugins_command() -> None:
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1), help="Worker processes for feature extraction.")
 @cache_options
 def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | None, min_tracks: int | None,
-            alias_path: Path | None, out_dir: Path, split_dir: Path | None, cross_labels: Path | None,
+            alias_path: Path | None, out_dir: Path, split_dir: Path | None, cross_labels: tuple[Path, ...],
             cross_training: bool, model_names: str | None, ensemble: bool | None, augment: bool | None,
             robustness: bool | None, ablation: bool | None, nested: bool | None, jobs: int, cache_path: str | None,
             no_cache: bool) -> None:

@@ -34,6 +34,15 @@ Feature extractor
       batch and shared by every extractor that reads them. No segments give zero rows of
       the extractor's width.
 
+    and optionally
+
+    - ``outside_genre_layer(classes: list[str]) -> (kernel [n_features, n_tags], bias
+      [n_tags]) | None`` -- where the extractor's network knows genres by name (tags), the
+      logistic layer from its columns to the probabilities of those tags that name a genre
+      outside ``classes``: ``retrain`` refuses music outside a model's genres by that
+      evidence instead of by how far its columns lie from the training music's
+      (:class:`genre_tagger.models.assessment.OutsideLayer`).
+
 Model
     A plugin offers models as :class:`ModelSpec` values: a name, the feature extractors
     whose columns it reads, and the estimator that learns it, named by import path so

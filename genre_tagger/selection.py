@@ -9,6 +9,12 @@ votes, the score the model cards report.
 
 Folds depend only on the clips and their genres, so two datasets with other features over
 the same clips get the same folds.
+
+:class:`LeaveOneSourceOut` is the same interface over where music comes from: each
+labelled source (a data set, a label file of one's own) is in turn the test set of models
+trained without any of its clips -- the *unseen-source* figure that ``retrain`` chooses by,
+since a source's recording chain is something a model can learn and a user's library
+does not share.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from genre_tagger.models.voting import track_votes
 
-__all__ = ["GroupedFolds", "balanced_accuracy", "track_balanced_accuracy", "track_labels"]
+__all__ = ["GroupedFolds", "LeaveOneSourceOut", "balanced_accuracy", "track_balanced_accuracy", "track_labels"]
 
 
 class GroupedFolds:
@@ -59,6 +65,20 @@ class GroupedFolds:
 
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
         return self.n_folds if y is None else len(np.unique(self.folds(y, groups)))
+
+
+class LeaveOneSourceOut:
+    """A scikit-learn splitter whose groups are sources: each source in turn is the test
+    set, the rows of every other source the training set."""
+
+    def split(self, X: np.ndarray, y: np.ndarray | None, groups: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(train rows, test rows)`` per source, in sorted order of the sources."""
+        groups = np.asarray(groups)
+        for source in np.unique(groups):
+            yield np.flatnonzero(groups != source), np.flatnonzero(groups == source)
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        return len(np.unique(groups))
 
 
 def track_labels(y: np.ndarray, groups: np.ndarray, tracks: np.ndarray) -> np.ndarray:

@@ -65,6 +65,17 @@ N_UNITS = 200
 #: memory: about 45 MB per segment that ONNX Runtime's memory arena keeps for the next pass,
 #: and 30 MB per segment at the numpy pass's peak (benchmarks/results/musicnn_levers.md)
 EMBED_SEGMENTS = 1
+#: the 50 Million Song Dataset tags of musicnn's output layer (``dense_1``), in its order
+#: (musicnn's ``configuration.MSD_LABELS``): listeners' last.fm tags of about 200,000 tracks
+MSD_TAGS = (
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock", "jazz",
+    "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow", "electronica",
+    "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic",
+    "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
+    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
+)
+#: tags naming genres that GTZAN's ten lack: the evidence of music outside the known genres
+OUTSIDE_TAGS = ("electronic", "electronica", "electro", "House", "ambient", "chillout", "experimental")
 
 
 @functools.cache
@@ -215,6 +226,15 @@ def embed_numpy(patches: np.ndarray) -> np.ndarray:
     return _relu_batch_norm((pooled * scale + shift) @ w["dense/kernel"] + w["dense/bias"], "batch_normalization_10")
 
 
+def tag_probabilities(embedding: np.ndarray) -> np.ndarray:
+    """musicnn's own output, the probability of each of :data:`MSD_TAGS`, float64 ``[n, 50]``,
+    of embeddings ``[n, 200]``: its output layer is one dense layer and a sigmoid on the
+    embedding, so computing it here equals a second output of either forward pass."""
+    w = weights()
+    logits = np.asarray(embedding, np.float64) @ w["dense_1/kernel"] + w["dense_1/bias"]
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
 class Musicnn:
     """musicnn's MSD embedding of 22050 Hz segments."""
 
@@ -231,6 +251,16 @@ class Musicnn:
             # one segment at a time: as fast as more, and memory stays low (see EMBED_SEGMENTS)
             rows += [embed(patches[start : start + EMBED_SEGMENTS]) for start in range(0, len(patches), EMBED_SEGMENTS)]
         return np.concatenate(rows).astype(np.float64) if rows else np.empty((0, N_UNITS))
+
+    def outside_genre_layer(self, classes: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The output layer's columns of :data:`OUTSIDE_TAGS` that name none of ``classes``
+        (``kernel [200, n]``, ``bias [n]``): the evidence of music outside the known genres."""
+        known = {c.lower() for c in classes}
+        tags = [MSD_TAGS.index(t) for t in OUTSIDE_TAGS if t.lower() not in known]
+        if not tags:
+            return None
+        w = weights()
+        return w["dense_1/kernel"][:, tags].astype(np.float64), w["dense_1/bias"][tags].astype(np.float64)
 
 
 @hookimpl

@@ -105,13 +105,13 @@ def selection_score(metrics: dict) -> float:
     """What the default model is chosen by: the grouped-CV track balanced accuracy averaged
     with the same CV's scores on degraded test folds (``metrics["robustness"]``, where
     there are any), as a library of mp3s and old 16-kHz rips counts as much as clean clips;
-    and that averaged with the track balanced accuracy on other music
-    (``metrics["cross_dataset"]``, where it was measured), which counts as much again: a
-    user's library is not GTZAN."""
+    and that averaged with the track balanced accuracy on other music by models that never
+    saw its source (``metrics["unseen_source"]``, where it was measured), which counts as
+    much again: a user's library is not GTZAN, nor any source a model trained on."""
     headline = metrics.get("grouped_cv", {}).get("track_balanced_accuracy", 0.0)
     degraded = [scores["track_balanced_accuracy"] for scores in metrics.get("robustness", {}).values()]
     training_folder = float(np.mean([headline, *degraded]))
-    cross = metrics.get("cross_dataset", {}).get("track_balanced_accuracy")
+    cross = metrics.get("unseen_source", {}).get("track_balanced_accuracy")
     return training_folder if cross is None else float(np.mean([training_folder, cross]))
 
 

@@ -1,20 +1,28 @@
 """Fitting a model's assessor (:mod:`genre_tagger.models.assessment`) and measuring it
 honestly, from the grouped CV's out-of-fold tracks.
 
+The tracks measured are the grouped CV's out-of-fold tracks of the training folder
+("train") and their degraded copies ("degraded:<name>"), and the other music ("cross")
+as predicted by models that saw none of its source (the unseen-source predictions): a
+threshold or a calibration chosen on music whose source trained the model rewards that
+source's recording chain.
+
 - **Calibration**: in each fold, the calibrator is fitted on the other folds' tracks (the
-  training folder's and the cross-dataset clips of known genres, each source weighing as
-  much in all) and applied to this fold's; the expected calibration error (ECE) and reliability diagram of those
+  training folder's and the other music's of known genres, each source weighing as
+  much in all; degraded copies aside) and applied to this fold's; the expected calibration error (ECE) and reliability diagram of those
   calibrated confidences are reported for each dataset. Isotonic regression and Platt
   scaling are both measured that way, and the one of lower mean ECE is shipped, fitted on
   every out-of-fold track (a choice made on the same folds: said in the model card).
 - **Novelty**: in each fold, the detector is fitted on that fold's training rows and
   measures this fold's tracks, so known music is measured as unseen music is. Each
   view's distances are divided by their median over known tracks.
-- **Thresholds**: ``not_music`` lies above every known track's signal-view novelty (its
-  largest, times :data:`NOT_MUSIC_MARGIN`); ``outside`` and ``min_confidence`` are the
-  pair that tags the most cross-dataset tracks of known genres correctly among those
-  with at least :data:`MIN_COVERAGE` of them tagged (chosen on the reported clips: said
-  in the model card). The rates at those thresholds are recorded: the share of known
+- **Thresholds**: ``not_music`` lies above every training-folder track's signal-view
+  novelty, degraded copies included (its largest, times :data:`NOT_MUSIC_MARGIN`);
+  ``outside`` is one of the quantiles of those tracks' first-view novelty, so no clip of
+  another genre ever chooses it; ``outside`` and ``min_confidence`` are the pair that
+  tags the most unseen-source tracks of known genres correctly among those with at least
+  :data:`MIN_COVERAGE` of them tagged (chosen on the reported clips: said in the model
+  card). The rates at those thresholds are recorded: the share of known
   tracks tagged and how often their tags are right, the share of music of other genres
   left untagged, and the risk-coverage table.
 """
@@ -27,10 +35,11 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from genre_tagger.models.assessment import (
-    Assessor, Calibrator, Novelty, expected_calibration_error, reliability, risk_coverage,
+    Assessor, Calibrator, Novelty, OutsideLayer, expected_calibration_error, reliability, risk_coverage,
 )
 from genre_tagger.models.voting import tally
 from genre_tagger.pipeline.analysis import one_blas_thread
+from genre_tagger.plugins import registry
 from genre_tagger.training.crossval import CrossSet, TrainedModel
 from genre_tagger.training.dataset import Dataset
 
@@ -68,6 +77,26 @@ def views_of(dataset: Dataset) -> list[tuple[int, int]]:
     return views + [(0, widths[0])] if len(widths) > 1 else views
 
 
+def outside_layer_of(dataset: Dataset) -> OutsideLayer | None:
+    """The outside-genre evidence of the first of the model's extractors that offers one
+    (``outside_genre_layer``, see :mod:`genre_tagger.hookspecs`), over its columns."""
+    classes = sorted(set(map(str, dataset.y)))
+    start = 0
+    for name, rows in dataset.features.items():
+        extractor = registry().feature_extractors.get(name)
+        layer = getattr(extractor, "outside_genre_layer", None)
+        found = layer(classes) if layer is not None else None
+        if found is not None:
+            return OutsideLayer(start, start + rows.shape[1], *found)
+        start += rows.shape[1]
+    return None
+
+
+def detector(X: np.ndarray, y: np.ndarray, dataset: Dataset) -> Novelty:
+    """A novelty detector of the model that reads ``dataset``'s columns, fitted on ``X``, ``y``."""
+    return Novelty.fit(X, y, views_of(dataset), outside_layer_of(dataset))
+
+
 def _track_rows(rows: Dataset, proba: np.ndarray, folds: np.ndarray, classes: np.ndarray):
     """Per track of ``rows``: ``(id, label, fold, voted genre, its mean probability, row indices)``."""
     tracks, inverse = np.unique(rows.groups, return_inverse=True)
@@ -79,27 +108,29 @@ def _track_rows(rows: Dataset, proba: np.ndarray, folds: np.ndarray, classes: np
 
 
 def out_of_fold_tracks(trained: TrainedModel, cross: CrossSet | None) -> Tracks:
-    """The grouped CV's tracks with their novelty measured by each fold's own detector."""
+    """The grouped CV's tracks and their degraded copies, with their novelty measured by
+    each fold's own detector, and the other music's unseen-source tracks, measured by a
+    detector that saw none of their source."""
     cv, dataset = trained.cv, trained.dataset
-    views = views_of(dataset)
-    parts = [("train", dataset, cv.proba, cv.folds, np.ones(len(dataset.y), bool))]
-    if cv.cross is not None:
-        parts.append(("cross", cv.cross.rows, cv.cross.proba, cv.cross.folds, cross.known))
+    every = np.ones(len(dataset.y), bool)
+    parts = [("train", dataset, cv.proba, cv.folds, every, None)]
+    parts += [(f"degraded:{name}", copy.rows, copy.proba, copy.folds, np.ones(len(copy.rows.y), bool), None)
+              for name, copy in cv.degraded.items()]
+    detectors = {fold: detector(*_training_rows(dataset, cv.folds != fold, cross, fold), dataset)
+                 for fold in np.unique(cv.folds)}
+    if cv.unseen is not None:
+        parts.append(("cross", cv.unseen.rows, cv.unseen.proba, cv.unseen.folds, cross.known,
+                      _unseen_detectors(dataset, cross)))
     columns: dict[str, list] = {k: [] for k in ("source", "label", "fold", "genre", "score", "known", "novelty")}
-    detectors = {}
-    for fold in np.unique(cv.folds):
-        train = [dataset.X[cv.folds != fold]]
-        labels = [dataset.y[cv.folds != fold]]
-        if cross is not None and cross.train:
-            rows = cross.known & (cross.folds != fold)
-            train.append(cross.dataset.X[rows])
-            labels.append(cross.dataset.y[rows])
-        detectors[fold] = Novelty.fit(np.vstack(train), np.concatenate(labels), views)
-    for source, rows, proba, folds, known_rows in parts:
-        X = rows.X
-        distances = np.zeros((len(X), len(views)))
-        for fold, detector in detectors.items():  # every row measured by its own fold's detector, at once
-            distances[folds == fold] = detector.distances(X[folds == fold])
+    for source, rows, proba, folds, known_rows, by_source in parts:
+        distances = np.zeros((len(rows.y), len(views_of(dataset))))
+        if by_source is None:  # every row measured by its own fold's detector, at once
+            for fold, fold_detector in detectors.items():
+                distances[folds == fold] = fold_detector.distances(rows.X[folds == fold])
+        else:
+            for name, source_detector in by_source.items():
+                mine = cross.source_of_rows == name
+                distances[mine] = source_detector.distances(rows.X[mine])
         for track, label, fold, genre, score, index in _track_rows(rows, proba, folds, cv.classes):
             columns["source"].append(source)
             columns["label"].append(label)
@@ -112,12 +143,37 @@ def out_of_fold_tracks(trained: TrainedModel, cross: CrossSet | None) -> Tracks:
                   np.vstack(columns["novelty"]))
 
 
+def _training_rows(dataset: Dataset, rows: np.ndarray, cross: CrossSet | None, fold: int | None = None,
+                   without_source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)``: ``dataset``'s ``rows`` and the cross rows a model of ``fold`` trained on."""
+    X, y = [dataset.X[rows]], [dataset.y[rows]]
+    if cross is not None and cross.train:
+        mine = cross.known & (np.ones(len(cross.folds), bool) if fold is None else cross.folds != fold)
+        if without_source is not None:
+            mine &= cross.source_of_rows != without_source
+        X.append(cross.dataset.X[mine])
+        y.append(cross.dataset.y[mine])
+    return np.vstack(X), np.concatenate(y)
+
+
+def _unseen_detectors(dataset: Dataset, cross: CrossSet) -> dict[str, Novelty]:
+    """Per source of ``cross``, a detector fitted on every training row but that source's."""
+    every = np.ones(len(dataset.y), bool)
+    return {str(name): detector(*_training_rows(dataset, every, cross, without_source=name), dataset)
+            for name in np.unique(cross.source_of_rows)}
+
+
 def _source_weights(tracks: Tracks, mask: np.ndarray) -> np.ndarray:
     """Per track of ``mask``, a weight that makes each source count as much in all: the
     other music, which a user's library is like, as much as the training folder."""
     sources = tracks.source[mask]
     counts = {source: (sources == source).sum() for source in np.unique(sources)}
     return np.array([len(sources) / (len(counts) * counts[source]) for source in sources])
+
+
+def _undegraded(tracks: Tracks) -> np.ndarray:
+    """Tracks that are not degraded copies: a copy would count its clip twice."""
+    return ~np.char.startswith(tracks.source.astype(str), "degraded:")
 
 
 def _calibrator(tracks: Tracks, mask: np.ndarray, method: str) -> Calibrator:
@@ -128,7 +184,7 @@ def _calibrated(tracks: Tracks, method: str) -> np.ndarray:
     """Each track's confidence from a calibrator fitted on the other folds' known tracks."""
     out = np.empty(len(tracks.score))
     for fold in np.unique(tracks.fold):
-        calibrator = _calibrator(tracks, tracks.known & (tracks.fold != fold), method)
+        calibrator = _calibrator(tracks, tracks.known & _undegraded(tracks) & (tracks.fold != fold), method)
         out[tracks.fold == fold] = calibrator(tracks.score[tracks.fold == fold])
     return out
 
@@ -145,7 +201,8 @@ def _calibration(tracks: Tracks) -> tuple[str, np.ndarray, dict]:
                                        "reliability": reliability(confidence[mask], tracks.correct[mask]),
                                        "tracks": int(mask.sum())}
         measured[method] = (confidence, per_source)
-    best = min(METHODS, key=lambda m: np.mean([v["ece"] for v in measured[m][1].values()]))
+    undegraded = set(map(str, tracks.source[_undegraded(tracks)]))
+    best = min(METHODS, key=lambda m: np.mean([v["ece"] for s, v in measured[m][1].items() if s in undegraded]))
     return best, measured[best][0], {m: {s: v["ece"] for s, v in measured[m][1].items()} for m in METHODS} | {
         "shipped": best, "by_source": measured[best][1]}
 
@@ -178,11 +235,12 @@ def fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assesso
 def _fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assessor, Novelty, dict]:
     tracks = out_of_fold_tracks(trained, cross)
     known = tracks.known
-    scales = np.median(tracks.novelty[known], axis=0)
+    training_folder = known & (tracks.source != "cross")  # and its degraded copies
+    scales = np.median(tracks.novelty[known & (tracks.source == "train")], axis=0)
     novelty = tracks.novelty / scales
     method, confidence, calibration = _calibration(tracks)
-    not_music = float(novelty[known, -1].max() * NOT_MUSIC_MARGIN)
-    outside, min_confidence = _choose_thresholds(tracks, confidence, novelty, not_music)
+    not_music = float(novelty[training_folder, -1].max() * NOT_MUSIC_MARGIN)
+    outside, min_confidence = _choose_thresholds(tracks, confidence, novelty, not_music, training_folder)
     metrics = {"calibration": calibration, "thresholds": {"outside": outside, "not_music": not_music,
                                                           "min_confidence": min_confidence}}
     metrics["rates"] = _rates(tracks, confidence, novelty, outside, not_music, min_confidence)
@@ -193,17 +251,20 @@ def _fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assess
     if other.any() and (known & (tracks.source == "cross")).any():
         mask = (tracks.source == "cross")
         metrics["outside_auroc"] = float(roc_auc_score(~known[mask], novelty[mask, 0]))
-    detector = _final_detector(trained, cross)
-    detector.scales = scales.tolist()
-    return Assessor(_calibrator(tracks, known, method), outside, not_music, min_confidence), detector, metrics
+    final = detector(*_training_rows(trained.dataset, np.ones(len(trained.dataset.y), bool), cross), trained.dataset)
+    final.scales = scales.tolist()
+    metrics["outside_evidence"] = "tags" if final.outside_layer is not None else "distance"
+    assessor = Assessor(_calibrator(tracks, known & _undegraded(tracks), method), outside, not_music, min_confidence)
+    return assessor, final, metrics
 
 
-def _choose_thresholds(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarray, not_music: float) -> tuple[float, float]:
-    """``(outside, min_confidence)``: see the module docstring (on the cross-dataset clips,
-    or the training folder's tracks without them)."""
+def _choose_thresholds(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarray, not_music: float,
+                       training_folder: np.ndarray) -> tuple[float, float]:
+    """``(outside, min_confidence)``: see the module docstring (on the unseen-source
+    clips, or the training folder's tracks without them)."""
     source = "cross" if (tracks.known & (tracks.source == "cross")).any() else "train"
     mine = tracks.known & (tracks.source == source)
-    levels = sorted({float(np.quantile(novelty[tracks.known, 0], q)) for q in OUTSIDE_QUANTILES})
+    levels = sorted({float(np.quantile(novelty[training_folder, 0], q)) for q in OUTSIDE_QUANTILES})
     best, best_key = (levels[-1], 0.0), (-1.0, -1.0)
     for outside in levels:
         for min_confidence in CONFIDENCE_GRID:
@@ -215,12 +276,3 @@ def _choose_thresholds(tracks: Tracks, confidence: np.ndarray, novelty: np.ndarr
             if key > best_key:
                 best, best_key = (outside, float(min_confidence)), key
     return best
-
-
-def _final_detector(trained: TrainedModel, cross: CrossSet | None) -> Novelty:
-    """The detector shipped: fitted on every row the model trained on (once each)."""
-    X, y = [trained.dataset.X], [trained.dataset.y]
-    if cross is not None and cross.train:
-        X.append(cross.dataset.X[cross.known])
-        y.append(cross.dataset.y[cross.known])
-    return Novelty.fit(np.vstack(X), np.concatenate(y), views_of(trained.dataset))

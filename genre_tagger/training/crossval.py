@@ -1,13 +1,17 @@
 """Training a model on labelled clips and scoring it honestly.
 
-Three ways of scoring, all reported:
+Four ways of scoring, all reported:
 
 1. **grouped CV** -- 5 folds, stratified by genre, where every segment of a clip stays
    in one fold (:class:`genre_tagger.selection.GroupedFolds`): the honest headline;
 2. **artist-filtered split** -- train on train+valid, test on test of Kereliuk, Sturm &
    Larsen's split lists (no artist on both sides), only for clips present;
 3. **leaky random split** -- 80/20 stratified split of *segments*, as the original study
-   did: parts of one song on both sides. Only there to compare with its figures.
+   did: parts of one song on both sides. Only there to compare with its figures;
+4. **unseen source** -- with other music (a :class:`CrossSet`), each of its sources is
+   predicted by a model that trained on none of that source's clips
+   (:class:`genre_tagger.selection.LeaveOneSourceOut`): the figure choices are made by,
+   since the grouped CV's test clips share their training clips' recording chain.
 
 Degraded copies of the clips (:mod:`genre_tagger.training.degrade`) serve twice: as
 augmentation, added to a training set for its own clips only (a copy shares its clip's
@@ -30,7 +34,7 @@ from sklearn.model_selection import train_test_split
 
 from genre_tagger.hookspecs import GenreModel
 from genre_tagger.models.voting import track_votes
-from genre_tagger.selection import GroupedFolds
+from genre_tagger.selection import GroupedFolds, LeaveOneSourceOut
 from genre_tagger.training.dataset import Dataset, stack
 from genre_tagger.training.scoring import scores_by_fold, segment_and_track_scores
 
@@ -60,27 +64,39 @@ class CrossSet:
     known: np.ndarray  # rows of a genre the training folder has
     train: bool = True
     weight: dict[str, int] = field(default_factory=dict)  # genre -> repeats in a training set
+    sources: np.ndarray | None = None  # per row, the label file it came from (None: one source)
+
+    @property
+    def source_of_rows(self) -> np.ndarray:
+        """The source of each row (``"other"`` for all where there is one)."""
+        return np.full(len(self.dataset.y), "other") if self.sources is None else self.sources
 
     @classmethod
-    def of(cls, dataset: Dataset, training_rows: dict[str, int], n_folds: int, train: bool = True) -> CrossSet:
-        """The cross set of ``dataset``, weighted against ``training_rows`` (the training
-        folder's rows per genre in a training set, degraded copies included)."""
+    def of(cls, dataset: Dataset, training_rows: dict[str, int], n_folds: int, train: bool = True,
+           sources: np.ndarray | None = None) -> CrossSet:
+        """The cross set of ``dataset`` (rows of ``sources``), weighted against
+        ``training_rows`` (the training folder's rows per genre in a training set,
+        degraded copies included)."""
         known = np.isin(dataset.y, list(training_rows))
         genres, counts = np.unique(dataset.y[known], return_counts=True)
         weight = {str(g): max(1, round(training_rows[g] / n)) for g, n in zip(genres, counts)}
-        return cls(dataset, GroupedFolds(n_folds, SEED).folds(dataset.y, dataset.groups), known, train, weight)
+        return cls(dataset, GroupedFolds(n_folds, SEED).folds(dataset.y, dataset.groups), known, train, weight, sources)
 
     def select(self, extractor_names: tuple[str, ...]) -> CrossSet:
-        return CrossSet(self.dataset.select(extractor_names), self.folds, self.known, self.train, self.weight)
+        return CrossSet(self.dataset.select(extractor_names), self.folds, self.known, self.train, self.weight,
+                        self.sources)
 
     def without_training(self) -> CrossSet:
-        return CrossSet(self.dataset, self.folds, self.known, False, self.weight)
+        return CrossSet(self.dataset, self.folds, self.known, False, self.weight, self.sources)
 
-    def training_rows(self, fold: int | None = None) -> list[Dataset]:
-        """The rows a model of ``fold`` trains on (all of them for ``None``: the final fit)."""
+    def training_rows(self, fold: int | None = None, without_source: str | None = None) -> list[Dataset]:
+        """The rows a model of ``fold`` trains on (all of them for ``None``: the final fit),
+        none of ``without_source``'s."""
         if not self.train:
             return []
         rows = self.known if fold is None else self.known & (self.folds != fold)
+        if without_source is not None:
+            rows = rows & (self.source_of_rows != without_source)
         return [self.dataset.subset(rows & (self.dataset.y == genre))
                 for genre, repeats in self.weight.items() for _ in range(repeats)]
 
@@ -159,6 +175,7 @@ class CrossValidation:
     folds: np.ndarray
     degraded: dict[str, OutOfFold] = field(default_factory=dict)
     cross: OutOfFold | None = None  # every row of the CrossSet, tested in its own fold
+    unseen: OutOfFold | None = None  # every row of the CrossSet, by a model that saw none of its source
 
     def robustness(self) -> dict[str, dict]:
         """Scores with the test folds degraded, per degradation."""
@@ -200,6 +217,24 @@ def grouped_cv(
     degraded_oof = {name: OutOfFold(degraded[name], degraded_proba[name], degraded_folds[name]) for name in degraded}
     cross_oof = OutOfFold(cross.dataset, cross_proba, cross.folds) if cross is not None else None
     return CrossValidation(scores_of(dataset, proba, classes, folds), proba, classes, folds, degraded_oof, cross_oof)
+
+
+def unseen_source(prototype: GenreModel, dataset: Dataset, cross: CrossSet, augmented: list[Dataset] = (),
+                  final: GenreModel | None = None) -> OutOfFold:
+    """Every row of ``cross`` predicted by a model fitted on ``dataset`` (with its
+    ``augmented`` copies) and on the cross rows of the *other* sources only
+    (:class:`~genre_tagger.selection.LeaveOneSourceOut`). ``final``, the model fitted on
+    everything, is reused where it saw no cross row (``cross.train`` off): then the
+    figure is the shipped model's own. Rows keep ``cross.folds``, for a spread."""
+    classes = np.unique(dataset.y)
+    proba = np.zeros((len(cross.dataset.y), len(classes)))
+    sources = cross.source_of_rows
+    for _, test in LeaveOneSourceOut().split(cross.dataset.X, cross.dataset.y, sources):
+        extra = cross.training_rows(without_source=sources[test[0]])
+        model = final if final is not None and not extra and not cross.train else \
+            fit(prototype, dataset, augmented, extra)
+        proba[test] = _align(model.predict_proba(cross.dataset.X[test]), np.asarray(model.classes_).astype(str), classes)
+    return OutOfFold(cross.dataset, proba, cross.folds)
 
 
 @dataclass
@@ -296,7 +331,9 @@ def train_and_score(
     the leaky split's, which reproduces the original study; ``degraded`` copies are
     scored by the grouped CV's models (``metrics["robustness"]``); the ``cross`` clips by
     the grouped CV's models too, each by the one that did not train on it
-    (``metrics["cross_dataset"]``).
+    (``metrics["cross_dataset"]``, in-source where ``cross.train``: other clips of the same
+    source trained those models), and by models that saw none of its source
+    (``metrics["unseen_source"]``).
     """
     started = time.perf_counter()
     cv, seconds = _timed(lambda: grouped_cv(prototype, dataset, augmented=augmented, degraded=degraded, cross=cross))
@@ -315,4 +352,8 @@ def train_and_score(
         scores, seconds = _timed(lambda: leaky_split(prototype, dataset))
         metrics["leaky_random_split"] = dict(scores, seconds=seconds)
     model = fit(prototype, dataset, augmented, extra)
+    if cross is not None:
+        cv.unseen = unseen_source(prototype, dataset, cross, augmented, final=model)
+        metrics["unseen_source"] = dict(cross_scores(cv.unseen, cv.classes, cross.known),
+                                        sources=sorted(set(map(str, cross.source_of_rows))))
     return TrainedModel(model, dataset, metrics, cv, artist, time.perf_counter() - started)

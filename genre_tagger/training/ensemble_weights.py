@@ -90,6 +90,10 @@ def train(trained: dict[str, TrainedModel], splits: dict[str, set[str]] | None,
         first = members[0].cv.cross
         metrics["cross_dataset"] = dict(cross_scores(OutOfFold(first.rows, combined, first.folds), classes, cross.known),
                                         trained_on=cross.train, weight=cross.weight)
+    if cross is not None and all(m.cv.unseen is not None for m in members):
+        first = members[0].cv.unseen  # the weights were chosen on the training folder: this source stays unseen
+        combined = combine([m.cv.unseen.proba for m in members], weights)
+        metrics["unseen_source"] = cross_scores(OutOfFold(first.rows, combined, first.folds), classes, cross.known)
 
     if splits and all(member.artist is not None for member in members):
         test, test_probas = _aligned([(m.artist.test, m.artist.proba) for m in members])

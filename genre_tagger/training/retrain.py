@@ -42,7 +42,7 @@ from genre_tagger.training import MIN_TRACKS
 from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
 from genre_tagger.training.clips import Clip, find_clips, labelled_clips, read_split_dir, tagged_clips
 from genre_tagger.training.crossval import N_FOLDS, CrossSet, TrainedModel, clip_folds, train_and_score
-from genre_tagger.training.dataset import Dataset, build_dataset, drop_duplicate_rows
+from genre_tagger.training.dataset import Dataset, build_dataset, drop_duplicate_rows, stack
 from genre_tagger.training.degrade import DEGRADATIONS
 
 
@@ -76,7 +76,7 @@ class RetrainOptions:
     ablation: bool | None = None
     nested: bool | None = None
     jobs: int = 1
-    cross_labels: Path | None = None  # a labels CSV of other music: scored, and trained on
+    cross_labels: Path | tuple[Path, ...] | None = None  # labels CSVs of other music, a source each
     cross_training: bool = True
     from_tags: Path | None = None
     labels: Path | None = None
@@ -84,6 +84,9 @@ class RetrainOptions:
     aliases: Path | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.cross_labels, (str, Path)):
+            self.cross_labels = (Path(self.cross_labels),)
+        self.cross_labels = tuple(self.cross_labels or ()) or None
         for lever in LEVERS:
             if getattr(self, lever) is None:
                 setattr(self, lever, not self.own_genres)
@@ -104,7 +107,8 @@ class RetrainOptions:
         words += ["--min-tracks", str(self.min_tracks)] if self.own_genres and self.min_tracks != MIN_TRACKS else []
         words += ["--alias", str(self.aliases)] if self.aliases else []
         words += ["--split-dir", str(self.split_dir)] if self.split_dir else []
-        words += ["--cross-labels", str(self.cross_labels)] if self.cross_labels else []
+        for labels in self.cross_labels or ():
+            words += ["--cross-labels", str(labels)]
         words += [] if self.cross_training or not self.cross_labels else ["--no-cross-training"]
         words += ["--models", ",".join(self.models)] if self.models else []
         for lever in LEVERS:  # those that differ from the source's default
@@ -256,24 +260,27 @@ def extract(clips: list[Clip], extractors: list[FeatureExtractor], cache: Cache,
 def cross_set(options: RetrainOptions, extractors: list[FeatureExtractor], cache: Cache,
               training_rows: dict[str, int], progress: Progress) -> CrossSet | None:
     """The other music of ``options.cross_labels``, analysed, as a :class:`CrossSet`
-    weighted against ``training_rows`` (per genre, see :meth:`CrossSet.of`)."""
+    weighted against ``training_rows`` (per genre, see :meth:`CrossSet.of`); each labels
+    file is a source of its own, left out in turn for the unseen-source figure."""
     if options.cross_labels is None:
         return None
-    try:
-        labelled = labelled_clips(options.cross_labels)
-    except LabelsError as error:
-        raise RetrainError(str(error)) from None
-    clips, skipped = labelled.clips, labelled.skipped
-    for line in skipped:
-        progress.warn(f"skipped {line}")
-    if not clips:
-        raise RetrainError(f"{options.cross_labels}: no labelled file found")
-    counts = Counter(clip.genre for clip in clips)
-    progress.note(f"Other music: {len(clips)} clips in {options.cross_labels}: "
-                  + ", ".join(f"{g} {n}{'' if g in training_rows else ' (not a training genre)'}"
-                            for g, n in sorted(counts.items())))
-    dataset = extract(clips, extractors, cache, options.jobs, None, progress)
-    return CrossSet.of(dataset, training_rows, N_FOLDS, options.cross_training)
+    datasets, sources = [], []
+    for path in options.cross_labels:
+        try:
+            labelled = labelled_clips(path)
+        except LabelsError as error:
+            raise RetrainError(str(error)) from None
+        for line in labelled.skipped:
+            progress.warn(f"skipped {line}")
+        if not labelled.clips:
+            raise RetrainError(f"{path}: no labelled file found")
+        counts = Counter(clip.genre for clip in labelled.clips)
+        progress.note(f"Other music: {len(labelled.clips)} clips in {path}: "
+                      + ", ".join(f"{g} {n}{'' if g in training_rows else ' (not a training genre)'}"
+                                for g, n in sorted(counts.items())))
+        datasets.append(extract(labelled.clips, extractors, cache, options.jobs, None, progress))
+        sources.append(np.full(len(datasets[-1].y), str(path)))
+    return CrossSet.of(stack(datasets), training_rows, N_FOLDS, options.cross_training, np.concatenate(sources))
 
 
 def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], splits: dict[str, set[str]] | None,
@@ -297,7 +304,7 @@ def train_model(spec: ModelSpec, clean: Dataset, copies: dict[str, Dataset], spl
     summary = dict(dataset.summary(), data=str(options.source), grouped_by="clip" if dataset.albums is None else "album",
                    split_dir=str(options.split_dir) if options.split_dir else None,
                    augmentation=list(model_copies) if options.augment else [],
-                   cross_labels=str(options.cross_labels) if options.cross_labels else None,
+                   cross_labels=", ".join(map(str, options.cross_labels)) if options.cross_labels else None,
                    cross_clips_trained_on=_cross_summary(model_cross))
     if names:
         summary["genre_names"] = names  # scan tags these values: the owner's own spelling
