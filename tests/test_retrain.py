@@ -141,15 +141,15 @@ def test_shipped_models_load_and_match_the_installed_features():
     card = (models_dir / "README.md").read_text()
     for name in ("knn", "lightgbm", "lightgbm-plus", "logreg", "musicnn-logreg", "hog-logreg", "ensemble"):
         assert f"| {name}" in card or f" {name} |" in card
-    assert "test folds mp3-32k" in card and "other music" in card
+    assert "test folds mp3-32k" in card and "unseen source" in card
     # the ablation is in the card exactly when the command that made it ran one
     assert ("## Ablation" in card) == ("--no-ablation" not in card.split("```")[1])
 
 
 def test_the_shipped_default_model_meets_the_accuracy_goals_without_leakage():
-    """The shipped default's goals (#8's, with #19's other music), on the scores its own
-    retrain recorded. Training on other music lifted it there from 0.53-0.56 to about 0.69
-    and cost the degraded test folds up to 0.04 (#8 asked 0.03): the README says so."""
+    """The shipped default's goals (#8's, #31's), on the scores its own retrain recorded.
+    #31's unseen-source goal (0.75 on Emotify by a model that never saw it) is not met:
+    the README says so, and this holds what was reached, so that it cannot fall back."""
     models_dir = catalogue.default_models_dir()
     name = catalogue.best_model(models_dir)
     metrics = bundle.read_metadata(models_dir / name)["metrics"]
@@ -157,8 +157,13 @@ def test_the_shipped_default_model_meets_the_accuracy_goals_without_leakage():
     assert clean >= 0.85
     if "nested_cv" in metrics:  # levers chosen inside each outer fold (the shipped run may skip it: README)
         assert metrics["nested_cv"]["track_balanced_accuracy"] >= 0.85
-    assert metrics["artist_split"]["track_balanced_accuracy"] >= 0.70
-    assert metrics["cross_dataset"]["track_balanced_accuracy"] >= 0.65
+    assert metrics["artist_split"]["track_balanced_accuracy"] >= 0.78
+    assert metrics["unseen_source"]["track_balanced_accuracy"] >= 0.5
+    rates = metrics["assessment"]["rates"]
+    assert rates["cross"]["other_genres_untagged"] >= 0.6  # Emotify's electronic, by thresholds that never saw it
+    assert rates["cross"]["known_tagged"] >= 0.75
+    for source in ("degraded:band-limited-16k", "degraded:mp3-32k"):  # the refusal judges the genre, not the chain
+        assert rates[source]["known_tagged"] >= rates["train"]["known_tagged"] - 0.05
     assert set(metrics["robustness"]) == {"band-limited-16k", "mp3-32k", "loud-master"}
     for degraded in metrics["robustness"].values():  # close to the clean score
         assert degraded["track_balanced_accuracy"] >= clean - 0.04

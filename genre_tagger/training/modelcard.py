@@ -288,7 +288,8 @@ def _assessment_section(report: ModelReport | None) -> list[str]:
         + ("the largest probability musicnn's tag layer gives a genre the model lacks, electronic, ambient, ...,"
            if assessment.get("outside_evidence") == "tags" else "Mahalanobis distance over all columns,")
         + f" above {thresholds['outside']:.2f} times its median over known music: a quantile of the training folder's",
-        f"tracks and their degraded copies, no clip of another genre chose it), or when its confidence is below {thresholds['min_confidence']:.2f}.",
+        "tracks" + (" and their copies" if any(s.startswith("degraded:") for s in assessment["rates"]) else "")
+        + f", no clip of another genre chose it), or when its confidence is below {thresholds['min_confidence']:.2f}.",
         "The confidence threshold tags the most known-genre clips "
         + ("of the unseen source" if "cross" in assessment["rates"] else "of the training folder")
         + " rightly with at least 75 % of them tagged (chosen on the clips reported: optimistic).",
