@@ -17,7 +17,9 @@ The file is ``config.toml`` in the platform's configuration folder
     jobs = 2
 
 Each table is a command and each key one of its options, spelled as on the command line
-without the dashes (``min-confidence`` or ``min_confidence``). An option given on the
+without the dashes (``min-confidence`` or ``min_confidence``); a key outside every table is
+the setting of every command that has it, and ``cache``, wherever it is set, is every
+command's (one cache, so that ``retrain`` and ``evaluate`` read what ``scan`` analysed). An option given on the
 command line wins over the file, which wins over the built-in default. What names one
 run's own files (``--report``, ``--journal``, ...) and ``--write`` cannot be set here: a scan
 stays a dry run unless asked.
@@ -41,6 +43,10 @@ import click
 #: options a configuration file may not set
 NOT_CONFIGURABLE = frozenset({"write", "force", "report", "journal", "json", "plot", "labels", "out", "data", "from-tags", "last",
                               "list", "quiet"})
+
+
+#: settings that, set in one command's table, are every command's: one cache for all
+SHARED = ("cache",)
 
 
 class ConfigError(Exception):
@@ -95,6 +101,18 @@ def read_config(group: click.Group, path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: not a readable TOML file ({error})") from None
     config = Config(path, True)
     genre_names = data.pop("genre_names", None)
+    # a setting outside every table is every command's that has the option; the cache is one
+    # for all commands wherever it is set, so a retrain reads what a scan cached
+    everywhere = {key: data.pop(key) for key in [k for k, v in data.items() if not isinstance(v, dict)]}
+    for table in data.values():
+        if isinstance(table, dict):
+            everywhere.update({key: table[key] for key in SHARED if key in table and key not in everywhere})
+    for key, value in everywhere.items():
+        takers = [name for name, command in group.commands.items() if key in _option_names(command)]
+        if not takers:
+            raise ConfigError(f"{path}: no command has the setting {key!r}")
+        for name in takers:
+            data.setdefault(name, {}).setdefault(key, value)
     for command_name, settings in data.items():
         command = group.commands.get(command_name)
         if command is None or not isinstance(settings, dict):
