@@ -282,7 +282,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     walk_errors: list[str] = []
     files = list(walk(paths, walk_errors.append))
     for error in walk_errors:
-        console.print(f"[yellow]skipped[/] {escape(error)}", highlight=False)
+        console.print(f"[yellow]skipped[/] {display.shown(error)}", highlight=False)
     if not files:
         _fail(escape(f"no audio files under {', '.join(map(str, paths))} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"))
     out = console if json_path == Path("-") else display.out  # standard output carries the JSON then
@@ -296,9 +296,9 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
             hours[0] += (result.duration_s or 0) / 3600
             progress.update(task, advance=1, description=f"scanning ({hours[0]:.2f} h of audio)")
             if json_out is not None and (error := json_out.write(result)):  # a full disk: said once, the scan goes on
-                progress.console.print(f"[red]error:[/] {escape(error)}", highlight=False)
+                progress.console.print(f"[red]error:[/] {display.shown(error)}", highlight=False)
             if result.status == FAILED:
-                progress.console.print(f"[red]failed[/] {escape(result.error)}", highlight=False)
+                progress.console.print(f"[red]failed[/] {display.shown(result.error)}", highlight=False)
             elif not quiet and (line := display.scan_line(result)):
                 out.print(line, highlight=False)
 
@@ -312,7 +312,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
             if journal is not None:
                 journal.close()
             if json_out is not None and (error := json_out.close()):
-                console.print(f"[red]error:[/] {escape(error)}", highlight=False)
+                console.print(f"[red]error:[/] {display.shown(error)}", highlight=False)
     report_error = None
     if report_path:
         try:
@@ -320,7 +320,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
             out.print(f"Wrote the report {escape(str(report_path))}", highlight=False)
         except ReportError as error:  # a full disk: said, and the summary still printed
             report_error = str(error)
-            console.print(f"[red]error:[/] {escape(report_error)}", highlight=False)
+            console.print(f"[red]error:[/] {display.shown(report_error)}", highlight=False)
     display.print_scan_summary(summary, out, journal.path if journal is not None else None, journal_path is not None)
     if summary.stopped:
         done = sum(r.status != INTERRUPTED for r in summary.results)

@@ -7,6 +7,7 @@ library call returned.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,15 @@ console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 #: the width of tables printed to a pipe or a file (a terminal's own width limits them there)
 PIPE_WIDTH = 200
+#: control characters (C0, DEL, C1): a file name or a tag may hold them, and printed raw
+#: a newline would forge a line of its own ("failed ...") and ESC send terminal escapes
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """``text`` (a file name, an error naming one) to print: control characters as
+    Python writes them in a string (``\\n``, ``\\x1b``), rich markup escaped."""
+    return escape(_CONTROL.sub(lambda match: repr(match.group())[1:-1], text))
 
 
 def print_table(table: Table, to: Console | None = None) -> None:
@@ -55,7 +65,7 @@ class _ConsoleHandler(logging.Handler):
     version) as ``warning: ...`` lines on the console."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        console.print(f"[yellow]warning:[/] {escape(record.getMessage())}", highlight=False)
+        console.print(f"[yellow]warning:[/] {shown(record.getMessage())}", highlight=False)
 
 
 def show_library_warnings() -> None:
@@ -139,15 +149,15 @@ def scores_table(reports: list[ModelReport]) -> Table:
 
 def scan_line(result: TrackResult) -> str | None:
     """A scan's line for one file (``None`` for a failure: an error line on its own)."""
-    path = escape(result.path)
-    now = escape("; ".join(result.current) or "(none)")
+    path = shown(result.path)
+    now = shown("; ".join(result.current) or "(none)")
     if result.status in ("tagged", "would tag"):
-        return f"{result.status} {path}: {now} -> [bold]{escape('; '.join(result.written))}[/] ({result.confidence:.0%})"
+        return f"{result.status} {path}: {now} -> [bold]{shown('; '.join(result.written))}[/] ({result.confidence:.0%})"
     if result.status == "kept":
         model = "; ".join(result.genres) or result.genre
-        return f"[yellow]kept[/] {escape(result.error)}; the model says {escape(model)} ({result.confidence:.0%})"
+        return f"[yellow]kept[/] {shown(result.error)}; the model says {shown(model)} ({result.confidence:.0%})"
     if result.status == "uncertain":
-        return f"[yellow]{result.status}[/] {escape(result.error)}"
+        return f"[yellow]{result.status}[/] {shown(result.error)}"
     return None
 
 

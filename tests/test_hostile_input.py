@@ -222,3 +222,35 @@ def test_a_name_that_is_not_utf8_gives_a_valid_json_line_that_holds_it_exactly()
     assert record["path"] == "/music/caf\ufffd \ufffd.mp3" and record["error"].startswith(record["path"])
     assert base64.b64decode(record["path_bytes"]) == raw
     assert "path_bytes" not in json.loads(json_line(TrackResult("/music/café.mp3", status="failed")))
+
+
+@pytest.mark.parametrize("length", [229, 255])
+def test_a_long_name_is_tagged_and_its_leftover_copy_cleaned_up(tmp_path, length):
+    from genre_tagger.tagging import library, tags
+
+    name = "é" * ((length - 5) // 2) + "x" * ((length - 5) % 2) + ".flac"  # two bytes a character
+    assert len(os.fsencode(name)) == length
+    path = audiofactory.write(tmp_path / name, audiofactory.music_like(3))
+    tags.write_genres(path, ["Metal"])
+    assert tags.read_genres(path) == ["Metal"] and sorted(os.listdir(tmp_path)) == [name]
+
+    leftover = tmp_path / f"{tags.temporary_prefix(name)}abcd1234{tags.TEMP_SUFFIX}"  # what a killed write leaves
+    leftover.write_bytes(b"half a copy")
+    assert leftover.name.startswith(".") and len(os.fsencode(leftover.name)) <= 255
+    assert library.StaleTemporaries(older_than_s=0).remove(path) == [leftover]
+    assert sorted(os.listdir(tmp_path)) == [name]
+
+
+def test_control_characters_in_names_are_printed_as_escapes(tmp_path, tiny_models):
+    music = tmp_path / "Music"
+    music.mkdir()
+    forged = "a\nfailed other.mp3: forged\x1b[2J.wav"
+    (music / forged).write_bytes(b"not audio at all" * 100)
+    audiofactory.write(music / "b\nwould tag c.wav: (none) -> Jazz\x1b]0;title\x07.wav", audiofactory.music_like(4))
+    result = CliRunner().invoke(main, ["scan", str(music), "--models-dir", str(tiny_models), "--model", "knn",
+                                       "--no-cache"])
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert not any(line.startswith(("failed other.mp3", "would tag c.wav")) for line in result.output.splitlines())
+    assert "forged\\x1b[2J.wav: not an audio file" in result.output
+    assert "b\\nwould tag c.wav: (none) -> Jazz\\x1b]0;title\\x07.wav: (none) -> " in result.output

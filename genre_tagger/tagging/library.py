@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from genre_tagger.pipeline.audio import AUDIO_EXTENSIONS
-from genre_tagger.tagging.tags import TEMP_SUFFIX
+from genre_tagger.tagging.tags import TEMP_RANDOM, TEMP_SUFFIX, temporary_prefix
 
 # A tag write's temporary file untouched for this long is left over from a write that
 # was interrupted (killed, power cut): a write in progress touches its copy within
 # seconds. Younger ones may belong to another genre-tagger process and are left alone.
 STALE_TEMP_SECONDS = 600
-# tempfile.mkstemp's random part: "." + 8 characters, between the name and TEMP_SUFFIX
-_TEMP_RANDOM = 9
 
 
 def is_audio(path: Path) -> bool:
@@ -108,7 +106,8 @@ class StaleTemporaries:
     """Removes the temporary files interrupted tag writes left beside audio files.
 
     :func:`genre_tagger.tagging.tags.write_genres` writes a hidden copy beside the file
-    (``.NAME.XXXXXXXX.genre-tagger.tmp``) and renames it over the original; a process
+    (``.NAME.XXXXXXXX.genre-tagger.tmp``, a long NAME shortened: see
+    :func:`~genre_tagger.tagging.tags.temporary_prefix`) and renames it over the original; a process
     killed in between leaves the copy behind. Such a copy is never taken for music (the
     walk skips hidden files, and ``.tmp`` is no audio extension), and ``scan --write``
     removes those of the files it scans, once they are :data:`STALE_TEMP_SECONDS` old.
@@ -124,7 +123,7 @@ class StaleTemporaries:
         target = Path(os.path.realpath(path))
         if target.parent not in self._by_folder:
             self._by_folder[target.parent] = self._list(target.parent)
-        return self._by_folder[target.parent].get(target.name, [])
+        return self._by_folder[target.parent].get(temporary_prefix(target.name), [])
 
     def remove(self, path: str | Path) -> list[Path]:
         """Remove the stale temporary files of ``path``; returns those removed."""
@@ -138,6 +137,7 @@ class StaleTemporaries:
         return removed
 
     def _list(self, folder: Path) -> dict[str, list[Path]]:
+        """The stale temporary files in ``folder``, by their prefix (see temporary_prefix)."""
         found: dict[str, list[Path]] = {}
         now = time.time()
         try:
@@ -146,15 +146,15 @@ class StaleTemporaries:
                     name = entry.name
                     if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
                         continue
-                    original = name[1 : -len(TEMP_SUFFIX) - _TEMP_RANDOM]
-                    if not original or name[-len(TEMP_SUFFIX) - _TEMP_RANDOM] != ".":
+                    prefix = name[: -len(TEMP_SUFFIX) - TEMP_RANDOM]
+                    if len(prefix) < 3 or not prefix.endswith("."):
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except OSError:
                         continue
                     if entry.is_file(follow_symlinks=False) and now - st.st_mtime >= self.older_than_s:
-                        found.setdefault(original, []).append(Path(entry.path))
+                        found.setdefault(prefix, []).append(Path(entry.path))
         except OSError:
             pass
         return found

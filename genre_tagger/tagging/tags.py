@@ -9,7 +9,7 @@ rules are strict:
 * **Audio data is never rewritten.** mutagen only rewrites the tag region; the audio
   parameters (sample rate, channels, length) of the result are checked as well.
 * **The original is never modified in place.** The file is copied to a hidden
-  temporary file beside it (``.NAME.XXXXXXXX.genre-tagger.tmp``), the tag is written to
+  temporary file beside it (``.NAME.XXXXXXXX.genre-tagger.tmp``, see :func:`temporary_prefix`), the tag is written to
   the copy, the copy is flushed to disk and read back, and only when it reads back the
   expected genres is it renamed over the original with :func:`os.replace` (atomic on
   POSIX), after which the directory is fsync'ed. A crash at any point leaves either the
@@ -61,6 +61,7 @@ applies to files without an ID3v2 tag, and to ID3v2.2 tags, which mutagen cannot
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import struct
@@ -103,6 +104,24 @@ Policy = Literal["keep", "overwrite", "append"]
 POLICIES: tuple[str, ...] = ("keep", "overwrite", "append")
 
 TEMP_SUFFIX = ".genre-tagger.tmp"
+#: the longest file name most file systems take (ext4, XFS, Btrfs, APFS: 255 bytes)
+NAME_MAX = 255
+#: tempfile.mkstemp's random part, between the prefix and TEMP_SUFFIX
+TEMP_RANDOM = 8
+
+
+def temporary_prefix(name: str) -> str:
+    """What the temporary copy of the file ``name`` is called up to its random part:
+    ``.NAME.``, hidden; for a name too long for that to fit :data:`NAME_MAX` (from 229
+    bytes on), ``.SHORTENED~HASH.``: its first bytes, then 8 hex digits of its SHA-1, so
+    that the copy stays recognisable and each name has a prefix of its own (see
+    :class:`genre_tagger.tagging.library.StaleTemporaries`)."""
+    raw = os.fsencode(name)
+    if len(raw) + 2 + TEMP_RANDOM + len(TEMP_SUFFIX) <= NAME_MAX:
+        return f".{name}."
+    digest = hashlib.sha1(raw).hexdigest()[:8]
+    keep = NAME_MAX - (2 + 1 + len(digest) + TEMP_RANDOM + len(TEMP_SUFFIX))
+    return f".{os.fsdecode(raw[:keep])}~{digest}."
 MP4_GENRE = "\xa9gen"
 
 
@@ -574,7 +593,7 @@ def write_genres(
 
     temp: str | None = None
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+        fd, temp = tempfile.mkstemp(prefix=temporary_prefix(target.name), suffix=TEMP_SUFFIX, dir=target.parent)
         with os.fdopen(fd, "wb") as out, open_regular(target) as src:
             shutil.copyfileobj(src, out, 1 << 20)
         if not unchanged():
