@@ -182,6 +182,25 @@ def test_undo_since_undoes_every_newer_journal(make_audio, tmp_path):
     assert run("undo", "--since", "nonesuch.jsonl").exit_code == 2
 
 
+def test_list_says_which_journals_are_undone_and_why_one_cannot_be(make_audio, tmp_path):
+    path = with_genres(make_audio, "lib/a.flac", ["Blues"])
+    journal_path = default_path()
+    with Journal(journal_path, roots=[path.parent]) as journal:
+        tag_file(journal, path, "Rock", policy="overwrite")
+    undo(journal_path)
+    (info,) = journal_module.list_journals()
+    assert info.undone and not info.problem
+    with Journal(journal_path, roots=[path.parent]) as journal:  # reused: its new write is not undone
+        tag_file(journal, path, "Jazz", policy="overwrite")
+    (info,) = journal_module.list_journals()
+    assert not info.undone and info.writes == 2
+    older = journal_module.journals_dir() / "0-older.jsonl"
+    older.write_text('{"journal": "genre-tagger/2", "time": "2026-12-01T00:00:00+00:00"}\n')
+    listed = {info.path.name: info for info in journal_module.list_journals()}
+    assert "journals of older versions cannot be undone" in listed[older.name].problem
+    assert journal_module.journals_to_undo(last=5) == [journal_path]
+
+
 # --------------------------------------------------------------------------- 3: one file, two outputs
 
 

@@ -225,9 +225,9 @@ class Journal:
         _append_whole(self._fd, _line({"roots": roots, "time": _now()}))
         self._covered.update(roots)
 
-    def _append(self, record: dict) -> None:
+    def _append(self, line: bytes) -> None:
         try:
-            _append_whole(self._fd, _line(record))
+            _append_whole(self._fd, line)
         except OSError as error:
             raise JournalError(f"{self.path}: cannot be written ({error.strerror or error})") from None
 
@@ -252,14 +252,11 @@ class Journal:
                 self._add_roots([os.path.dirname(path)])
             except OSError as error:
                 raise JournalError(f"{self.path}: cannot record the folder of {path} ({error.strerror or error})") from None
-        try:
-            _append_whole(self._fd, line)
-        except OSError as error:
-            raise JournalError(f"{self.path}: cannot be written ({error.strerror or error})") from None
+        self._append(line)
 
     def done(self, path: str | os.PathLike[str], after: FileStamp) -> None:
         """Record that the write of ``path`` finished, with the file's stamp after it."""
-        self._append({"done": os.path.abspath(path), "stamp": [after.size, after.mtime_ns]})
+        self._append(_line({"done": os.path.abspath(path), "stamp": [after.size, after.mtime_ns]}))
 
 
 def check_distinct(**outputs: Path | None) -> None:
@@ -291,7 +288,6 @@ def default_path() -> Path:
     return journals_dir() / f"{now}-{os.getpid()}.jsonl"
 
 
-
 def tag_file(
     journal: Journal | None,
     path: str | os.PathLike[str],
@@ -310,7 +306,8 @@ def tag_file(
     :func:`~genre_tagger.tagging.tags.write_genres` and records that it is done. Returns
     the genres written, or ``None`` when there was nothing to do. Raises
     :class:`~genre_tagger.tagging.tags.TagError` (the file untouched) as ``write_genres``
-    does, and :class:`~genre_tagger.tagging.tags.UnsafeTagError` for a tag that cannot be
+    does or when the journal could not hold its genres (:meth:`Journal.record`), and
+    :class:`~genre_tagger.tagging.tags.UnsafeTagError` for a tag that cannot be
     rewritten without losing other metadata, in a dry run too. Without ``expect``, the
     file's stamp when its genres were read is used, so a file changed in between is not
     written.
@@ -369,7 +366,7 @@ class _Parsed:
     roots: list[str] = field(default_factory=list)  # in order, each once
     entries: list[_Entry] = field(default_factory=list)
     finished: int = 0
-    undone: list[str] = field(default_factory=list)  # when an undo --write of it ran
+    undone: list[str] = field(default_factory=list)  # when an undo --write of it ran, since its last write
     warnings: list[str] = field(default_factory=list)
 
 
@@ -464,6 +461,7 @@ def _parse(journal_path: str | os.PathLike[str]) -> _Parsed:
         elif "undone" in record:
             parsed.undone.append(record["undone"])
         else:
+            parsed.undone.clear()  # a journal reused after its undo has writes not undone yet
             parsed.entries.append(_Entry(number, record["path"], record.get("real"), tuple(record["old"]),
                                          tuple(record["new"])))
     parsed.roots = list(roots)
@@ -500,9 +498,9 @@ def list_journals(folder: Path | None = None) -> list[JournalInfo]:
     found = []
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         first = _first_record(path)
-        if not first or first.get("journal") != FORMAT:
+        if not first or not str(first.get("journal", "")).startswith("genre-tagger/"):
             continue
-        try:
+        try:  # an older version's journal is listed with the reason it cannot be undone
             parsed = _parse(path)
         except (JournalError, OSError) as error:
             found.append(JournalInfo(path, str(first.get("time", "")), (), 0, 0, problem=str(error)))
