@@ -205,12 +205,6 @@ def scan_summary_table(summary: ScanSummary) -> Table:
     return table
 
 
-def _plain(text: str) -> str:
-    """``text`` safe to print in a table: markup escaped, control and format characters
-    (a journal's genres hold what files held: tabs, joiners, escapes) written as ``\\x..``."""
-    return escape("".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text))
-
-
 #: rows of an undo table: a journal of a whole library holds more than a terminal shows
 UNDO_ROWS = 200
 
@@ -224,8 +218,8 @@ def undo_table(title: str, results: list[UndoResult]) -> Table:
     for result in first:
         change = f"{'; '.join(result.new) or '(none)'} -> {'; '.join(result.old) or '(none)'}"
         style = {"error": "red", "changed": "yellow", "warning": "yellow"}.get(result.status, "")
-        table.add_row(_plain(result.path), f"[{style}]{result.status}[/]" if style else result.status,
-                      _plain(change if result.status in ("restored", "would restore") else result.message))
+        table.add_row(shown(result.path), f"[{style}]{result.status}[/]" if style else result.status,
+                      shown(change if result.status in ("restored", "would restore") else result.message))
     if len(results) > len(first):
         counts = Counter(r.status for r in results)
         table.add_row(f"... {len(results) - len(first)} more", "", ", ".join(f"{n} {s}" for s, n in counts.items()))
@@ -246,8 +240,8 @@ def journals_table(journals: list[JournalInfo], folder) -> Table:
         table.add_column(column, overflow="fold")
     for info in journals:
         undone = f"yes, {info.undone[-1]}" if info.undone else ""
-        table.add_row(_plain(info.path.name), info.started, _plain(info.problem) or f"{info.writes} ({info.finished})",
-                      undone, _plain("; ".join(info.roots)))
+        table.add_row(shown(info.path.name), info.started, shown(info.problem) or f"{info.writes} ({info.finished})",
+                      undone, shown("; ".join(info.roots)))
     return table
 
 

@@ -201,6 +201,17 @@ def test_list_says_which_journals_are_undone_and_why_one_cannot_be(make_audio, t
     assert journal_module.journals_to_undo(last=5) == [journal_path]
 
 
+def test_undo_prints_control_characters_of_genres_as_escapes(make_audio, tmp_path):
+    path = with_genres(make_audio, "lib/a.flac", ["Rock\nfailed /forged \x1b[31m[red]x[/]"])
+    journal_path = tmp_path / "j.jsonl"
+    with Journal(journal_path, roots=[path.parent]) as journal:
+        tag_file(journal, path, "Jazz", policy="overwrite")
+    result = run("undo", journal_path)
+    assert result.exit_code == 0 and "would restore" in result.output
+    assert "\x1b" not in result.output and not any(line.startswith("failed") for line in result.output.splitlines())
+    assert "\\n" in result.output and "[red]x[/]" in result.output  # a newline shown as \n, markup as text
+
+
 # --------------------------------------------------------------------------- 3: one file, two outputs
 
 
