@@ -325,8 +325,9 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     if summary.stopped:
         done = sum(r.status != INTERRUPTED for r in summary.results)
         why = f"stopped by {stop.name}" if stop() else f"stopped: {summary.stopped}"
-        _fail(escape(f"{why} after {done} of {len(summary.results)} files; what finished is cached: run the same "
-                     "scan again to go on"), stop.exit_code if stop() else 1)
+        again = ("nothing is cached (--no-cache): the same scan starts over" if no_cache else
+                 "what finished is cached: run the same scan again to go on")
+        _fail(escape(f"{why} after {done} of {len(summary.results)} files; {again}"), stop.exit_code if stop() else 1)
     sys.exit(1 if summary.failed or summary.walk_errors or report_error or (json_out and json_out.error) else 0)
 
 

@@ -184,6 +184,9 @@ def print_scan_summary(summary: ScanSummary, to: Console, journal_path=None, jou
              f"{summary.from_cache} from cache, {len(summary.results) - summary.from_cache} analysed")
     if summary.failed:
         console.print(f"[red]{len(summary.failed)} failed[/] (each said above, and in the report's error column)")
+    if summary.walk_errors:  # they too make the exit code 1
+        console.print(f"[yellow]{len(summary.walk_errors)} skipped[/] (files or folders that could not be read, "
+                      "each said above)")
     if journal_path is not None:
         again = f"{journal_path} --write" if journal_named else "--last --write"
         to.print(f"Journal of changes: {journal_path} (undo with: genre-tagger undo {again})", highlight=False)

@@ -35,10 +35,12 @@ def split(y: np.ndarray, segment_samples: int = SEGMENT_SAMPLES) -> np.ndarray:
         raise ValueError(f"expected mono audio of shape [n_samples], got shape {y.shape}")
     n = count(len(y), segment_samples)
     if n == 0:
-        seconds = len(y) / SAMPLE_RATE
-        raise TooShortError(
-            f"track is {seconds:.2f} s long, shorter than one {segment_samples / SAMPLE_RATE:.2f} s segment"
-        )
+        seconds, needed = f"{len(y) / SAMPLE_RATE:.2f}", f"{segment_samples / SAMPLE_RATE:.2f}"
+        if seconds == needed:  # a few samples short: the seconds alone would read as long enough
+            seconds, needed = f"{seconds} s ({len(y)} samples)", f"{needed} s ({segment_samples} samples)"
+        else:
+            seconds, needed = f"{seconds} s", f"{needed} s"
+        raise TooShortError(f"track is {seconds} long, shorter than one {needed} segment")
     view = y[: n * segment_samples].reshape(n, segment_samples)
     view.flags.writeable = False
     return view

@@ -254,3 +254,50 @@ def test_control_characters_in_names_are_printed_as_escapes(tmp_path, tiny_model
     assert not any(line.startswith(("failed other.mp3", "would tag c.wav")) for line in result.output.splitlines())
     assert "forged\\x1b[2J.wav: not an audio file" in result.output
     assert "b\\nwould tag c.wav: (none) -> Jazz\\x1b]0;title\\x07.wav: (none) -> " in result.output
+
+
+# --------------------------------------------------------------------------- smaller ones (#28, 10)
+
+
+def test_a_track_a_few_samples_short_of_a_segment_says_so_in_samples():
+    from genre_tagger import segments
+
+    with pytest.raises(segments.TooShortError) as raised:
+        segments.split(np.zeros(segments.SEGMENT_SAMPLES - 1, np.float32))
+    assert f"({segments.SEGMENT_SAMPLES - 1} samples) long" in str(raised.value)
+    assert f"({segments.SEGMENT_SAMPLES} samples) segment" in str(raised.value)
+
+
+def test_a_report_in_proc_is_not_said_to_lack_space():
+    from genre_tagger.tagging.report import ReportError, check_target
+
+    with pytest.raises(ReportError) as raised:
+        check_target("/proc/report.csv")
+    assert "No space left" not in str(raised.value)
+
+
+def test_a_skipped_broken_link_is_said_in_the_summary(tmp_path, tiny_models):
+    music = tmp_path / "Music"
+    audiofactory.write(music / "a.wav", audiofactory.music_like(4))
+    (music / "gone.mp3").symlink_to(music / "nowhere.mp3")
+    result = CliRunner().invoke(main, ["scan", str(music), "--models-dir", str(tiny_models), "--model", "knn",
+                                       "--no-cache"])
+    assert result.exit_code == 1, result.output
+    assert "1 skipped (files or folders that could not be read" in result.output
+
+
+def test_a_journal_failing_after_a_write_says_the_file_was_tagged(tmp_path, tiny_models, monkeypatch):
+    from genre_tagger.tagging import journal
+    from genre_tagger.tagging.journal import JournalError
+
+    track = audiofactory.write(tmp_path / "Music" / "a.flac", audiofactory.music_like(4))
+
+    def full(self, path, *args, **kwargs):
+        raise JournalError(f"{self.path}: cannot be written (No space left on device)")
+
+    monkeypatch.setattr(journal.Journal, "done", full)
+    result = CliRunner().invoke(main, ["scan", str(track.parent), "--models-dir", str(tiny_models), "--model", "knn",
+                                       "--no-cache", "--write", "--journal", str(tmp_path / "j.jsonl")])
+    assert result.exit_code == 1, result.output
+    assert f"{track}: " in result.output and "was tagged" in result.output and "not tagged" not in result.output
+    assert "what finished is cached" not in result.output and "nothing is cached (--no-cache)" in result.output

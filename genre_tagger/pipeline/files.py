@@ -57,5 +57,5 @@ def check_free_space(folder: str | os.PathLike[str], needed: int = MIN_FREE_BYTE
         st = os.statvfs(folder)
     except (OSError, AttributeError):  # no statvfs (Windows): the writes will tell
         return
-    if st.f_bavail * st.f_frsize < needed:
+    if st.f_blocks and st.f_bavail * st.f_frsize < needed:  # /proc and the like have no blocks at all
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -23,7 +23,7 @@ from genre_tagger.pipeline.stopping import never
 from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
 from genre_tagger.tagging.journal import Journal, JournalError, tag_file
 from genre_tagger.tagging.library import StaleTemporaries
-from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError, UnsafeTagError, read_genres
+from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError, UnsafeTagError, read_genres, stamp
 
 
 # Statuses in the report
@@ -169,6 +169,16 @@ def _current_genres(path: Path) -> list[str]:
         return []
 
 
+def _journal_failure(prediction: FilePrediction, error: JournalError) -> str:
+    """The line of a file whose write could not be journalled: whether it was tagged (the
+    journal failed after the write) is told by its stamp, changed or not since analysed."""
+    try:
+        changed = prediction.key is not None and stamp(prediction.path) != FileStamp(*prediction.key[1:])
+    except OSError:
+        changed = False
+    return f"{prediction.path}: {error}" if changed else f"{prediction.path}: not tagged: {error}"
+
+
 def format_top(top: list) -> str:
     return "; ".join(f"{genre}:{share:.2f}" for genre, share in top)
 
@@ -231,7 +241,7 @@ class Scanner:
                 result = self._result(prediction)
             except JournalError as error:  # no write can be journalled any more: stop writing
                 stopped.append(str(error))
-                result = self._failed(prediction.path, f"{prediction.path}: not tagged: {error}")
+                result = self._failed(prediction.path, _journal_failure(prediction, error))
             results.append(self._report(result, cached=prediction.cached))
         done = {result.path for result in results}
         results += [TrackResult(str(path), model=self.predictor.name, status=INTERRUPTED,
