@@ -11,6 +11,7 @@ import json
 import math
 import struct
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -301,3 +302,14 @@ def test_a_journal_failing_after_a_write_says_the_file_was_tagged(tmp_path, tiny
     assert result.exit_code == 1, result.output
     assert f"{track}: " in result.output and "was tagged" in result.output and "not tagged" not in result.output
     assert "what finished is cached" not in result.output and "nothing is cached (--no-cache)" in result.output
+
+
+def test_a_ctrl_c_while_workers_start_prints_no_traceback(capfd):
+    from genre_tagger.pipeline import workers
+
+    with workers._pool(2) as pool:
+        futures = [workers._submit(pool, abs, -n) for n in range(2)]
+        for process in list(pool._processes.values()):
+            os.kill(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches every process of the group
+        assert [future.result(timeout=120) for future in futures] == [0, 1]  # the workers lived on
+    assert "Traceback" not in capfd.readouterr().err

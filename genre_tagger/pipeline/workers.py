@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import signal
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Generator, Iterable, Iterator, Sequence
 
 from genre_tagger.pipeline.analysis import Analysed, Transform, analyse
-from genre_tagger.pipeline.stopping import exit_with_parent, ignore_stop_signals, never
+from genre_tagger.pipeline.stopping import STOP_SIGNALS, exit_with_parent, ignore_stop_signals, never
 from genre_tagger.plugins import registry
 
 
@@ -36,6 +37,19 @@ def start_worker() -> None:
 def _start_pool_worker() -> None:
     exit_with_parent()
     start_worker()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held since its start (see _submit); ignored now
+
+
+def _submit(pool: ProcessPoolExecutor, work: Callable[[Path], Analysed], path: Path) -> Future:
+    """``pool.submit(work, path)``, with SIGINT and SIGTERM held back meanwhile: a worker
+    process started by it inherits them held, so a Ctrl-C in the second it takes to start
+    (importing, before :func:`_start_pool_worker` ignores them) does not print its
+    traceback; this process gets the signal as soon as the submit is done."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return pool.submit(work, path)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def analyse_locally(
@@ -68,7 +82,7 @@ def analyse_locally(
                 if stop():
                     return
                 try:
-                    result = pool.submit(work, path).result()
+                    result = _submit(pool, work, path).result()
                 except BrokenProcessPool:
                     crashes_in_a_row += 1
                     if crashes_in_a_row > 2 * jobs + 2:
@@ -102,7 +116,7 @@ def _analyse_queue(
         if stop():
             break
         try:
-            pending[pool.submit(work, path)] = path
+            pending[_submit(pool, work, path)] = path
         except BrokenProcessPool:
             lost = yield from _drain(pending)
             return [path, *lost], False
