@@ -319,8 +319,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
             write_csv(summary.results, report_path)
             out.print(f"Wrote the report {escape(str(report_path))}", highlight=False)
         except ReportError as error:  # a full disk: said, and the summary still printed
-            report_error = str(error)
-            console.print(f"[red]error:[/] {display.shown(report_error)}", highlight=False)
+            console.print(f"[red]error:[/] {display.shown(report_error := str(error))}", highlight=False)
     display.print_scan_summary(summary, out, journal.path if journal is not None else None, journal_path is not None)
     if summary.stopped:
         done = sum(r.status != INTERRUPTED for r in summary.results)
