@@ -168,3 +168,24 @@ def test_too_few_genres_is_one_line(tmp_path):
     assert "left out the genre 'Jazz': 3 tracks" in " ".join(result.output.split())
     both = run("retrain", "--from-tags", root, "--data", root, "--out", tmp_path / "m")
     assert both.exit_code == 2 and "one of --data, --from-tags and --labels" in both.output
+
+
+@pytest.mark.data
+def test_a_flat_folder_of_untagged_files_trains_grouped_by_track(gtzan_dir, tmp_path):
+    """#32: 24 files in one folder, no album tags: the folder would be one album, which no
+    CV can split. Cross-validation groups by track instead, and says so in one line."""
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    rows = ["path,genre"]
+    for genre in ("classical", "jazz", "rock"):
+        for clip in sorted((gtzan_dir / "genres" / genre).glob("*.ogg"))[:8]:
+            (folder / clip.name).write_bytes(clip.read_bytes())
+            rows.append(f"{clip.name},{genre}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "models"
+    result = CliRunner().invoke(main, ["retrain", "--labels", str(folder / "labels.csv"), "--out", str(out),
+                                       "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert "groups by track instead" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert next(iter(metrics.values()))["metrics"]["grouped_cv"]["n_tracks"] == 24

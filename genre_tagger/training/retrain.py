@@ -20,6 +20,7 @@ ignore it; :func:`retrain` returns what was made (:class:`RetrainResult`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections import Counter
@@ -218,6 +219,11 @@ def _own_clips(options: RetrainOptions, progress: Progress) -> TrainingClips:
     if len(kept) < 2:
         raise RetrainError(f"{options.source}: {len(kept)} genre(s) with at least {options.min_tracks} tracks; "
                            "need two (tag more tracks, or lower --min-tracks)")
+    one_album = sorted(own.names[g] for g in kept if len({c.album for c in clips if c.genre == g}) < 2)
+    if one_album:  # all its tracks in one fold: a model would be tested on a genre it never trained on
+        progress.warn(f"the tracks of {', '.join(map(repr, one_album))} lie in one album (or folder): cross-validation "
+                      "groups by track instead, so its scores may be of albums the model heard part of")
+        clips = [dataclasses.replace(clip, album=None) for clip in clips]
     return TrainingClips(clips, None, {g: own.names[g] for g in sorted(kept)}, left_out)
 
 
