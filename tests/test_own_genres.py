@@ -188,4 +188,38 @@ def test_a_flat_folder_of_untagged_files_trains_grouped_by_track(gtzan_dir, tmp_
     assert result.exit_code == 0, result.output
     assert "groups by track instead" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert next(iter(metrics.values()))["metrics"]["grouped_cv"]["n_tracks"] == 24
+    model = next(iter(metrics.values()))["metrics"]
+    assert model["grouped_cv"]["n_tracks"] == 24
+    # a confidence measured on 24 tracks claims at most 1 - 3/24 (#32 item 2)
+    assert model["assessment"]["thresholds"]["max_confidence"] <= 1 - 3 / 24 + 1e-9
+    unheard = tmp_path / "unheard"
+    unheard.mkdir()
+    for genre in ("blues", "country", "disco", "hiphop", "metal", "reggae"):
+        for clip in sorted((gtzan_dir / "genres" / genre).glob("*.ogg"))[:2]:
+            (unheard / clip.name).write_bytes(clip.read_bytes())
+    for genre in ("classical", "jazz", "rock"):  # held out: not among the 24 it learned from
+        for clip in sorted((gtzan_dir / "genres" / genre).glob("*.ogg"))[8:10]:
+            (unheard / f"own-{clip.name}").write_bytes(clip.read_bytes())
+    report = tmp_path / "report.csv"
+    result = CliRunner().invoke(main, ["scan", str(unheard), "--models-dir", str(out), "--report", str(report),
+                                       "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    with report.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if not Path(row["path"]).name.startswith("own-"):
+            assert not (row["status"] == "would tag" and float(row["confidence"]) >= 0.95), row
+    own = [r for r in rows if Path(r["path"]).name.startswith("own-")]
+    right = [r for r in own if r["status"] == "would tag" and r["class"] in Path(r["path"]).name]
+    assert len(right) >= 4, own
+
+
+def test_a_confidence_never_claims_more_than_its_measurement_can_show():
+    from genre_tagger.models.assessment import Assessor, Calibrator
+    from genre_tagger.training.assess import max_confidence
+
+    assert max_confidence(24) == pytest.approx(0.875) and max_confidence(3000) == pytest.approx(0.999)
+    sure = Calibrator("isotonic", [0.0, 1.0], [1.0, 1.0])
+    assessor = Assessor(sure, max_confidence=max_confidence(24))
+    assert assessor.assess(0.99, None).confidence == pytest.approx(0.875)
+    assert Assessor.from_json(assessor.to_json()).max_confidence == pytest.approx(0.875)

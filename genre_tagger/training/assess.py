@@ -181,12 +181,20 @@ def _calibrator(tracks: Tracks, mask: np.ndarray, method: str) -> Calibrator:
 
 
 def _calibrated(tracks: Tracks, method: str) -> np.ndarray:
-    """Each track's confidence from a calibrator fitted on the other folds' known tracks."""
+    """Each track's confidence from a calibrator fitted on the other folds' known tracks,
+    bounded as the shipped one is (:func:`max_confidence`)."""
     out = np.empty(len(tracks.score))
     for fold in np.unique(tracks.fold):
-        calibrator = _calibrator(tracks, tracks.known & _undegraded(tracks) & (tracks.fold != fold), method)
-        out[tracks.fold == fold] = calibrator(tracks.score[tracks.fold == fold])
+        fitted_on = tracks.known & _undegraded(tracks) & (tracks.fold != fold)
+        calibrator = _calibrator(tracks, fitted_on, method)
+        out[tracks.fold == fold] = np.minimum(calibrator(tracks.score[tracks.fold == fold]), max_confidence(fitted_on.sum()))
     return out
+
+
+def max_confidence(n_tracks: int) -> float:
+    """The most a confidence measured on ``n_tracks`` held-out tracks can claim: ``1 - 3/n``,
+    the rule of three's 95 % lower bound of an accuracy measured with every track right."""
+    return max(0.0, 1 - 3 / max(int(n_tracks), 1))
 
 
 def _calibration(tracks: Tracks) -> tuple[str, np.ndarray, dict]:
@@ -254,7 +262,11 @@ def _fit_assessor(trained: TrainedModel, cross: CrossSet | None) -> tuple[Assess
     final = detector(*_training_rows(trained.dataset, np.ones(len(trained.dataset.y), bool), cross), trained.dataset)
     final.scales = scales.tolist()
     metrics["outside_evidence"] = "tags" if final.outside_layer is not None else "distance"
-    assessor = Assessor(_calibrator(tracks, known & _undegraded(tracks), method), outside, not_music, min_confidence)
+    measured = int((known & _undegraded(tracks)).sum())
+    assessor = Assessor(_calibrator(tracks, known & _undegraded(tracks), method), outside, not_music, min_confidence,
+                        max_confidence=max_confidence(measured))
+    metrics["thresholds"]["max_confidence"] = assessor.max_confidence
+    metrics["tracks_measured"] = measured
     return assessor, final, metrics
 
 

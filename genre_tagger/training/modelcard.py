@@ -290,6 +290,9 @@ def _assessment_section(report: ModelReport | None) -> list[str]:
         + f" above {thresholds['outside']:.2f} times its median over known music: a quantile of the training folder's",
         "tracks" + (" and their copies" if any(s.startswith("degraded:") for s in assessment["rates"]) else "")
         + f", no clip of another genre chose it), or when its confidence is below {thresholds['min_confidence']:.2f}.",
+        f"These figures rest on {assessment.get('tracks_measured', '?')} held-out tracks of known genres, so no confidence"
+        f" claims more than {thresholds.get('max_confidence', 1.0):.3f} (1 - 3/n, the 95 % bound of an accuracy"
+        " measured on n tracks all right).",
         "The confidence threshold tags the most known-genre clips "
         + ("of the unseen source" if "cross" in assessment["rates"] else "of the training folder")
         + " rightly with at least 75 % of them tagged (chosen on the clips reported: optimistic).",
