@@ -231,8 +231,7 @@ def unseen_source(prototype: GenreModel, dataset: Dataset, cross: CrossSet, augm
     sources = cross.source_of_rows
     for _, test in LeaveOneSourceOut().split(cross.dataset.X, cross.dataset.y, sources):
         extra = cross.training_rows(without_source=sources[test[0]])
-        model = final if final is not None and not extra and not cross.train else \
-            fit(prototype, dataset, augmented, extra)
+        model = final if final is not None and not cross.train else fit(prototype, dataset, augmented, extra)
         proba[test] = _align(model.predict_proba(cross.dataset.X[test]), np.asarray(model.classes_).astype(str), classes)
     return OutOfFold(cross.dataset, proba, cross.folds)
 
