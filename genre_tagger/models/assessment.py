@@ -6,20 +6,16 @@ music a model learned from the track is.
   the model never trained on (``retrain`` fits it on the grouped CV's out-of-fold tracks).
 - :class:`Novelty` measures how far a track's feature rows lie from those of each genre
   the model was trained on: a class-conditional Mahalanobis distance with one shared
-  covariance (Lee et al., 2018), in two views -- all the model's columns, and its first
-  extractor's alone (the "signal view": for the built-in models, the 57 GTZAN
-  statistics of the sound itself) -- each divided by its median over music of the known
-  genres. Music of another genre lies farther than the known genres in the first view
-  (on the Emotify clips it tells electronic music from known genres better than the
-  signal view or the larger of the two); noise, hum, tones, clicks and speech lie farther
-  still, in the signal view most of all.
-  Where a model reads an extractor that knows more genres than the model's classes
-  (musicnn, whose output layer was trained on 50 listeners' tags), the first view is
-  replaced by that knowledge: the largest probability it gives a tag naming a genre the
-  model lacks (electronic, ambient, ...). A distance over all columns also grows with
-  how unlike the training sources' recording chain a track is (band-limited, loud, other
-  studios), which is not a genre; the tags were learnt over 200,000 commercial tracks of
-  every chain.
+  covariance (Lee et al., 2018) over all the model's columns, divided by its median over
+  music of the known genres. ``retrain`` fits it on the training clips *and* their
+  degraded copies (band-limited, lossy, loud-mastered), so that the recording chain of
+  known music does not move it far; noise, tones, sweeps, clicks and synthetic speech lie
+  far beyond every such copy, over every column more clearly than over any one
+  extractor's (``research/explore_not_music.py``). With a second view, the first is a model's evidence for a
+  genre it lacks: where a model reads an extractor that knows more genres than the
+  model's classes (musicnn, whose output layer was trained on 50 listeners' tags), the
+  largest probability it gives a tag naming a genre the model lacks (electronic,
+  ambient, ...); the tags were learnt over 200,000 commercial tracks of every chain.
 - :class:`Assessor` holds both and the thresholds ``retrain`` chose from its measurements,
   and says whether a track is to be tagged or reported uncertain, and why.
 
@@ -256,9 +252,9 @@ class Assessment:
 @dataclass
 class Assessor:
     """A model's calibrator, and its novelty thresholds: a track whose novelty exceeds
-    ``outside`` in the first view (all the model's columns) is outside the known genres,
-    one beyond ``not_music`` in the
-    signal view (the first extractor's columns: the last view) is not music.
+    ``outside`` in the first view (the outside-genre evidence, or the distance where the
+    model has none) is outside the known genres, one beyond ``not_music`` in the last
+    (the distance over all the model's columns) is not music.
     ``min_confidence`` is the default below which a track is uncertain (``scan
     --min-confidence`` overrides it). ``max_confidence`` is the most a confidence can
     claim: measured on n held-out tracks, all right, an accuracy is known only down to
