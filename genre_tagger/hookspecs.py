@@ -138,7 +138,10 @@ class ModelSpec:
     ``estimator`` is the estimator class as ``"package.module:Class"``, imported on first
     use; ``params`` are the constructor parameters that make this model of it (one
     estimator may serve several models); ``version`` is bumped when the estimator's
-    saved state changes meaning.
+    saved state changes meaning. ``retrain_by_default`` is whether a ``genre-tagger
+    retrain`` that names no models (``--models``) trains this one; ``False`` for a model
+    too slow or too large to train on every retrain (e.g. a forest of deep trees): it is
+    trained only when named.
     """
 
     name: str
@@ -147,6 +150,7 @@ class ModelSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     version: str = "1"
     description: str = ""
+    retrain_by_default: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feature_extractors", tuple(self.feature_extractors))

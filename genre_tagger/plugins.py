@@ -69,6 +69,11 @@ class Registry:
             known = ", ".join(sorted(self.models)) or "none"
             raise PluginError(f"no model named {name!r} is registered (known: {known})") from None
 
+    def default_models(self) -> list[str]:
+        """The models a ``retrain`` that names none trains: those registered with
+        ``retrain_by_default`` (see :class:`~genre_tagger.hookspecs.ModelSpec`), sorted."""
+        return sorted(name for name, spec in self.models.items() if spec.retrain_by_default)
+
     def describe(self) -> list[PluginInfo]:
         rows = [
             PluginInfo(name, ext.version, "features", self._source["features", name])

@@ -413,7 +413,7 @@ def retrain(options: RetrainOptions, registry: Registry, cache: Cache, progress:
     :class:`~genre_tagger.plugins.PluginError` for a model that is not registered.
     """
     progress = progress or Progress()
-    names = options.models or (_scans_default(registry) if options.own_genres else None) or sorted(registry.models)
+    names = options.models or (_scans_default(registry) if options.own_genres else None) or registry.default_models()
     specs = [registry.model(name.strip()) for name in names]
     found = find_training_clips(options, progress)
     clips, splits = found.clips, found.splits
