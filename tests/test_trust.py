@@ -40,19 +40,17 @@ def _not_music(folder):
     return sorted(signals)
 
 
-def _scan(folder, tmp_path):
+def _scan(folder, tmp_path, exit_code=0):
     report = tmp_path / "report.csv"
     result = CliRunner().invoke(main, ["scan", str(folder), "--report", str(report), "--cache", str(tmp_path / "c.sqlite")])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     with report.open(newline="", encoding="utf-8") as handle:
         return {os.path.basename(row["path"]): row for row in csv.DictReader(handle)}
 
 
 #: sounds the shipped models still tag, and why (#20 stays open for them)
-KNOWN_MISSED = {"brown.flac": "brown noise (a 1/f^2 rumble) lies inside classical music in both novelty views of the "
-                              "models trained with loud-master copies: tagged Classical",
-                "sweep.mp3": "a sine sweep: since the not-music threshold lies above the degraded test-fold copies "
-                             "too (#31), it is tagged Classical"}
+KNOWN_MISSED = {"brown.flac": "brown noise (a 1/f^2 rumble) lies inside classical music by every distance "
+                              "(research/results/explore_not_music.md): tagged Classical"}
 
 
 def test_noise_hum_tones_sweeps_and_clicks_are_never_tagged(tmp_path):
@@ -98,6 +96,49 @@ def test_speech_is_never_tagged(tmp_path):
     rows = _scan(library, tmp_path)
     for name, row in rows.items():
         assert (row["status"], row["genre"]) == ("uncertain", "unknown"), (name, row)
+
+
+LIBROSA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "librosa")
+#: librosa's real recordings that are not music and that the shipped default still tags (#31 stays open for them)
+LIBROSA_MISSED = {"198-209-0000.ogg", "3436-172162-0000.ogg", "5703-47212-0000.ogg", "pibble.ogg"}
+LIBROSA_MISSED_WHY = ("real audiobook readings and a dog's howl lie inside known music by every distance "
+                      "(research/results/explore_not_music.md): tagged Hip-Hop or Reggae")
+
+
+def _librosa_not_music(tmp_path):
+    labels = os.path.join(LIBROSA, "labels.csv")
+    if not os.path.exists(labels):
+        message = f"{LIBROSA} is absent: librosa's example recordings are shared test data, not in the project"
+        if REQUIRE_DATA:
+            pytest.fail(message + " and GENRE_TAGGER_REQUIRE_DATA=1 requires it")
+        pytest.skip(message)
+    with open(labels, newline="", encoding="utf-8") as handle:
+        kinds = {row["path"]: row["kind"] for row in csv.DictReader(handle)}
+    library = tmp_path / "library"
+    library.mkdir()
+    for name, kind in kinds.items():
+        if kind in ("speech", "animal"):
+            shutil.copy(os.path.join(LIBROSA, name), library / name)
+    return _scan(library, tmp_path, exit_code=1)  # the robin's call is shorter than a segment: one file failed
+
+
+def test_real_speech_and_animals_are_not_tagged(tmp_path):
+    """librosa's recordings of speech and animals (none chose a threshold): not tagged, a
+    clip shorter than a segment refused in one line, the known misses aside."""
+    rows = _librosa_not_music(tmp_path)
+    assert len(rows) == 6
+    for name, row in rows.items():
+        if name in LIBROSA_MISSED:
+            continue  # test_librosa_known_misses_are_still_missed
+        assert row["genre"] in ("unknown", ""), (name, row)
+        assert row["status"] in ("uncertain", "failed") and name in row["error"], (name, row)
+
+
+@pytest.mark.xfail(strict=True, reason=LIBROSA_MISSED_WHY)
+def test_librosa_known_misses_are_still_missed(tmp_path):
+    rows = _librosa_not_music(tmp_path)
+    for name in LIBROSA_MISSED:
+        assert rows[name]["genre"] in ("unknown", ""), (name, rows[name])
 
 
 def test_the_default_model_ships_a_measured_assessment():
