@@ -147,7 +147,7 @@ def plugins_command() -> None:
 @click.option("--cross-training/--no-cross-training", default=True, show_default=True,
               help="Train on the --cross-labels clips too (their score then comes from a grouped CV over them).")
 @click.option("--models", "model_names", default=None,
-              help="Comma-separated models to train (default: all registered; with --from-tags or --labels, the "
+              help="Comma-separated models to train (default: every registered model but those trained only when named, such as the tree models; with --from-tags or --labels, the "
                    "model scan uses by default).")
 @click.option("--ensemble/--no-ensemble", default=None,
               help="Also build an ensemble of the trained models (weights chosen by grouped CV). Default: on, off "
@@ -259,7 +259,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     from genre_tagger.tagging.library import walk
     from genre_tagger.pipeline.audio import AUDIO_EXTENSIONS
     from genre_tagger.tagging.report import JsonLinesOutput, ReportError, check_target, is_json_lines, write_csv
-    from genre_tagger.tagging.scan import FAILED, INTERRUPTED, ScanOptions, Scanner
+    from genre_tagger.tagging.scan import FAILED, ScanOptions, Scanner
 
     options = ScanOptions(
         max_segments=max_segments or None, min_confidence=min_confidence, write=write, policy=policy,
@@ -284,7 +284,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
     for error in walk_errors:
         console.print(f"[yellow]skipped[/] {display.shown(error)}", highlight=False)
     if not files:
-        _fail(escape(f"no audio files under {', '.join(map(str, paths))} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"))
+        _fail(escape(display.no_audio_files_line(paths, AUDIO_EXTENSIONS)))
     out = console if json_path == Path("-") else display.out  # standard output carries the JSON then
     out.print(f"{len(files)} audio files, model [bold]{predictor.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
 
@@ -320,13 +320,11 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
             out.print(f"Wrote the report {escape(str(report_path))}", highlight=False)
         except ReportError as error:  # a full disk: said, and the summary still printed
             console.print(f"[red]error:[/] {display.shown(report_error := str(error))}", highlight=False)
-    display.print_scan_summary(summary, out, journal.path if journal is not None else None, journal_path is not None)
+    display.print_scan_summary(summary, out, journal.path if journal is not None else None, journal_path is not None,
+                               report_path)
     if summary.stopped:
-        done = sum(r.status != INTERRUPTED for r in summary.results)
-        why = f"stopped by {stop.name}" if stop() else f"stopped: {summary.stopped}"
-        again = ("nothing is cached (--no-cache): the same scan starts over" if no_cache else
-                 "what finished is cached: run the same scan again to go on")
-        _fail(escape(f"{why} after {done} of {len(summary.results)} files; {again}"), stop.exit_code if stop() else 1)
+        line = display.scan_stopped_line(summary, stop.name if stop() else None, stop.twice, not no_cache)
+        _fail(escape(line), stop.exit_code if stop() else 1)
     sys.exit(1 if summary.failed or summary.walk_errors or report_error or (json_out and json_out.error) else 0)
 
 

@@ -173,17 +173,17 @@ def print_retrain(result: RetrainResult) -> None:
             console.print(f"  {escape(failure)}", highlight=False)
 
 
-def print_scan_summary(summary: ScanSummary, to: Console, journal_path=None, journal_named: bool = False) -> None:
+def print_scan_summary(summary: ScanSummary, to: Console, journal_path=None, journal_named: bool = False,
+                       report_path=None) -> None:
     """A scan's closing lines: the summary table, the counts, where its journal is (and how
     to undo it), or that a dry run wrote nothing."""
     from genre_tagger.tagging.scan import WOULD_TAG
 
     print_table(scan_summary_table(summary), to)
-    hours = sum(r.duration_s or 0.0 for r in summary.results) / 3600
-    to.print(f"{len(summary.results)} files ({hours:.2f} h of audio) in {summary.seconds:.1f} s: "
-             f"{summary.from_cache} from cache, {len(summary.results) - summary.from_cache} analysed")
+    to.print(scan_counts_line(summary), highlight=False)
     if summary.failed:
-        console.print(f"[red]{len(summary.failed)} failed[/] (each said above, and in the report's error column)")
+        where = " and in the report's error column" if report_path else ""
+        console.print(f"[red]{len(summary.failed)} failed[/] (each said above{where})", highlight=False)
     if summary.walk_errors:  # they too make the exit code 1
         console.print(f"[yellow]{len(summary.walk_errors)} skipped[/] (files or folders that could not be read, "
                       "each said above)")
@@ -192,6 +192,41 @@ def print_scan_summary(summary: ScanSummary, to: Console, journal_path=None, jou
         to.print(f"Journal of changes: {journal_path} (undo with: genre-tagger undo {again})", highlight=False)
     elif any(r.status == WOULD_TAG for r in summary.results) and not summary.stopped:
         to.print("Dry run: nothing was written. Add --write to tag the files.")
+
+
+def scan_counts_line(summary: ScanSummary) -> str:
+    """``20 files (0.02 h of audio) in 8.6 s: 3 from cache, 6 analysed, 11 interrupted``:
+    each file counted once (an interrupted one was neither read from the cache nor analysed)."""
+    hours = sum(r.duration_s or 0.0 for r in summary.results) / 3600
+    line = (f"{len(summary.results)} files ({hours:.2f} h of audio) in {summary.seconds:.1f} s: "
+            f"{summary.from_cache} from cache, {summary.analysed} analysed")
+    return line + (f", {summary.interrupted} interrupted (not scanned)" if summary.interrupted else "")
+
+
+def scan_stopped_line(summary: ScanSummary, signal_name: str | None, twice: bool, cached: bool) -> str:
+    """The one line of a stopped scan: what stopped it (``signal_name``, twice or once, or
+    ``summary.stopped``: a journal that could not be written), how far it got, what next."""
+    from genre_tagger.tagging.scan import INTERRUPTED
+
+    done = sum(r.status != INTERRUPTED for r in summary.results)
+    if signal_name is None:
+        why = f"stopped: {summary.stopped}"
+    else:
+        why = f"stopped by a second {signal_name}, the files in flight dropped," if twice else f"stopped by {signal_name}"
+    again = ("what finished is cached: run the same scan again to go on" if cached else
+             "nothing is cached (--no-cache): the same scan starts over")
+    return f"{why} after {done} of {len(summary.results)} files; {again}"
+
+
+def no_audio_files_line(paths, extensions) -> str:
+    """Why a scan has nothing to do: a file named that is not of a supported type, or
+    folders holding none."""
+    from pathlib import Path
+
+    looked = f"(looked for {', '.join(sorted(extensions))})"
+    if len(paths) == 1 and Path(paths[0]).is_file():
+        return f"{paths[0]}: not an audio file of a supported type {looked}"
+    return f"no audio files under {', '.join(map(str, paths))} {looked}"
 
 
 def scan_summary_table(summary: ScanSummary) -> Table:

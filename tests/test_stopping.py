@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -123,16 +124,55 @@ def test_no_worker_outlives_a_killed_scan(where, library, tiny_models, tmp_path)
     assert _gone_within(family, 2), [p.pid for p in family if p.is_running()]
 
 
+_COUNTS = re.compile(r"(\d+) files \(.*?\) in [\d.]+ s: (\d+) from cache, (\d+) analysed(?:, (\d+) interrupted)?")
+_BLANK_ROW = re.compile(r"^[│|]\s+[│|]\s*\d+\s*[│|]", re.MULTILINE)  # a summary row with no genre or status
+
+
+def _counts(output: str) -> tuple[int, int, int, int]:
+    """``(files, from cache, analysed, interrupted)`` of a scan's summary line."""
+    match = _COUNTS.search(output)
+    assert match, output
+    return tuple(int(group or 0) for group in match.groups())
+
+
+def test_a_stopped_scan_counts_what_came_from_the_cache_was_analysed_and_was_interrupted(library, tiny_models, tmp_path):
+    cache, report = tmp_path / "cache.sqlite", tmp_path / "report.csv"
+    first = sorted(library.iterdir())[:3]
+    done = CliRunner().invoke(main, ["scan", *map(str, first), "--models-dir", str(tiny_models), "--model", "knn",
+                                     "--cache", str(cache)])
+    assert done.exit_code == 0, done.output
+    scan = Scan(library, "--models-dir", tiny_models, "--model", "knn", "--cache", cache, "--report", report)
+    scan.wait_for(len(first) + 2)  # the cached three, and two analysed
+    scan.process.send_signal(signal.SIGINT)
+    assert scan.ended() == 130
+    output = "".join(scan.lines)
+    statuses = [row["status"] for row in csv.DictReader(report.open())]
+    files, from_cache, analysed, interrupted = _counts(output)
+    assert (files, from_cache) == (16, 3), output
+    assert interrupted == statuses.count("interrupted") > 0, output
+    assert analysed == 16 - 3 - interrupted >= 2, output
+    assert not _BLANK_ROW.search(output), output
+    assert f"after {16 - interrupted} of 16 files" in output
+
+
 def test_a_second_ctrl_c_stops_at_once(library, tiny_models, tmp_path):
     scan = Scan(library, "--models-dir", tiny_models, "--model", "knn", "--no-cache", "--jobs", "2")
     scan.wait_for(1)
     family = scan.family()
     scan.process.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # two signals, not one the kernel merges
     scan.process.send_signal(signal.SIGINT)
     started = time.monotonic()
     assert scan.ended() == 130
     assert time.monotonic() - started < 5
     assert _gone_within(family, 2)
+    output = "".join(scan.lines)
+    # it still says what it did, each file counted once, and leaves no semaphore behind
+    files, from_cache, analysed, interrupted = _counts(output)
+    assert files == 16 and from_cache == 0 and analysed >= 1 and interrupted >= 1 and analysed + interrupted == 16
+    assert not _BLANK_ROW.search(output), output
+    assert "stopped by a second Ctrl-C (SIGINT)" in output
+    assert "leaked" not in output and "Traceback" not in output, output
 
 
 def test_write_stopped_leaves_every_file_untouched_or_tagged_and_journaled(library, tiny_models, tmp_path):

@@ -4,7 +4,11 @@ started outlives it.
 :class:`StopRequest` turns SIGINT (Ctrl-C) and SIGTERM (a service manager, ``kill``) into
 a request that the work loops check between files: no new file is started, the ones in
 flight land in the cache, and the command ends with ``128 + signal``. A second signal
-ends the process at once. Worker processes never see these signals
+stops at once (:func:`at_once`): the work loops abandon the files in flight, end their
+workers and return, so that the command still says what it did (and no semaphore of a
+worker pool is left to the resource tracker to call leaked); a third signal, or work that
+has not returned :data:`AT_ONCE_GRACE_S` after the second, ends the process there and
+then. Worker processes never see these signals
 (:func:`ignore_stop_signals`); they end with their parent however it ends, SIGKILL
 included (:func:`exit_with_parent`).
 """
@@ -22,11 +26,20 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Callable
 
-__all__ = ["StopRequest", "exit_with_parent", "ignore_stop_signals", "never", "uninterrupted"]
+__all__ = ["StopRequest", "at_once", "exit_with_parent", "ignore_stop_signals", "never", "uninterrupted"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
 _WATCH_S = 0.5  # how often a worker looks whether its parent is still there
+#: how long after a second stop signal the work may take to return before the process ends there
+AT_ONCE_GRACE_S = 3.0
+# Signals are the process's, so is the state a second one sets (read by at_once()).
+_second: dict = {"signal": None}
+
+
+def at_once() -> bool:
+    """Whether a second stop signal came: work in flight is to be abandoned, not finished."""
+    return _second["signal"] is not None
 
 
 def never() -> bool:
@@ -37,15 +50,32 @@ def never() -> bool:
 class StopRequest:
     """``with StopRequest() as stop:`` -- while inside, SIGINT and SIGTERM set
     :attr:`signal` instead of raising; ``stop()`` says whether one came. A second signal
-    calls ``on_second`` (default: exit at once with ``128 + signal``)."""
+    calls ``on_second`` (default: :meth:`stop_at_once`)."""
 
     def __init__(self, on_second: Callable[[int], None] | None = None):
         self.signal: int | None = None
-        self._on_second = on_second or (lambda signum: os._exit(128 + signum))
+        self._on_second = on_second or self.stop_at_once
         self._previous: dict[int, object] = {}
+        self._timer: threading.Timer | None = None
 
     def __call__(self) -> bool:
         return self.signal is not None
+
+    @property
+    def twice(self) -> bool:
+        """Whether a second signal came (and the work in flight was abandoned)."""
+        return self._timer is not None
+
+    def stop_at_once(self, signum: int) -> None:
+        """The second signal: :func:`at_once` is true from now on, and the process ends
+        with ``128 + signum`` at a third signal, or if the work has not returned (left
+        this block) :data:`AT_ONCE_GRACE_S` later: work stuck where it does not look."""
+        if self._timer is not None:
+            os._exit(128 + signum)
+        _second["signal"] = signum
+        self._timer = threading.Timer(AT_ONCE_GRACE_S, os._exit, (128 + signum,))
+        self._timer.daemon = True
+        self._timer.start()
 
     @property
     def exit_code(self) -> int:
@@ -74,6 +104,9 @@ class StopRequest:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        if self._timer is not None:  # the work returned: what it did is said, however long that takes
+            self._timer.cancel()
+        _second["signal"] = None
 
 
 _critical: dict = {"depth": 0, "pending": None}
@@ -82,7 +115,7 @@ _critical: dict = {"depth": 0, "pending": None}
 @contextmanager
 def uninterrupted() -> Iterator[None]:
     """``with uninterrupted():`` -- a second stop signal that comes inside the block (which
-    would end the process at once) takes effect at its end: a tag write and the journal
+    abandons the work in flight) takes effect at its end: a tag write and the journal
     record of it land together, or neither does."""
     _critical["depth"] += 1
     try:

@@ -4,7 +4,9 @@ Each worker imports librosa/numba and loads the plugins once, then analyses file
 file. With ``jobs=1`` too the analysis runs in one worker process, never in this one: a
 decoder that crashes (a segfault in native code) then costs one file, not the scan. Workers leave SIGINT and SIGTERM
 to this process and end with it (:mod:`genre_tagger.pipeline.stopping`); asked to stop,
-the pool starts no new file and hands back the ones in flight.
+the pool starts no new file and hands back the ones in flight; asked a second time
+(:func:`~genre_tagger.pipeline.stopping.at_once`), it kills its workers and hands back
+nothing more.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from pathlib import Path
 from typing import Callable, Generator, Iterable, Iterator, Sequence
 
 from genre_tagger.pipeline.analysis import Analysed, Transform, analyse
-from genre_tagger.pipeline.stopping import STOP_SIGNALS, exit_with_parent, ignore_stop_signals, never
+from genre_tagger.pipeline.stopping import STOP_SIGNALS, at_once, exit_with_parent, ignore_stop_signals, never
 from genre_tagger.plugins import registry
+
+#: how often a wait for the workers looks whether a second stop signal came
+_POLL_S = 0.1
+
+
+class _Abandoned(Exception):
+    """A second stop signal came while files were in flight: their analysis is dropped."""
 
 
 def start_worker() -> None:
@@ -78,22 +87,54 @@ def analyse_locally(
     finished = False
     while not finished:
         with _pool(jobs) as pool:
-            for index, path in enumerate(suspects):
-                if stop():
-                    return
-                try:
-                    result = _submit(pool, work, path).result()
-                except BrokenProcessPool:
-                    crashes_in_a_row += 1
-                    if crashes_in_a_row > 2 * jobs + 2:
-                        raise
-                    yield Analysed(path, error=f"{path}: the analysis process crashed on this file")
-                    suspects = suspects[index + 1 :]  # the rest on a fresh pool
-                    break
-                crashes_in_a_row = 0
-                yield result
-            else:
-                suspects, finished = yield from _analyse_queue(pool, queue, work, 2 * jobs, stop)
+            try:
+                for index, path in enumerate(suspects):
+                    if stop():
+                        return
+                    try:
+                        result = _result(_submit(pool, work, path))
+                    except BrokenProcessPool:
+                        crashes_in_a_row += 1
+                        if crashes_in_a_row > 2 * jobs + 2:
+                            raise
+                        yield Analysed(path, error=f"{path}: the analysis process crashed on this file")
+                        suspects = suspects[index + 1 :]  # the rest on a fresh pool
+                        break
+                    crashes_in_a_row = 0
+                    yield result
+                else:
+                    suspects, finished = yield from _analyse_queue(pool, queue, work, 2 * jobs, stop)
+            except _Abandoned:
+                _kill_workers(pool)
+                return
+
+
+def _result(future: Future) -> Analysed:
+    """``future.result()``, unless a second stop signal comes first (:class:`_Abandoned`)."""
+    _wait({future: None}, ALL_COMPLETED)
+    return future.result()
+
+
+def _wait(pending: dict[Future, Path | None], return_when: str) -> set[Future]:
+    """``wait(pending, return_when=...)``'s done futures, looking every :data:`_POLL_S` s
+    whether a second stop signal came (:class:`_Abandoned` then)."""
+    while True:
+        done, not_done = wait(pending, timeout=_POLL_S, return_when=return_when)
+        if at_once():
+            raise _Abandoned
+        if not not_done or (done and return_when == FIRST_COMPLETED):
+            return done
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """End ``pool``'s workers now (they ignore SIGTERM: SIGKILL), in the middle of their files,
+    and shut the pool down, so that its queues and their semaphores are released."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError):  # already gone
+            pass
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _pool(jobs: int) -> ProcessPoolExecutor:
@@ -135,7 +176,7 @@ def _drain(pending: dict[Future, Path], return_when: str = ALL_COMPLETED) -> Gen
     """Yield the results of the ``pending`` futures that are done (``FIRST_COMPLETED``: at
     least one; ``ALL_COMPLETED``: all), removing them. When the pool broke, all are
     collected and the files whose analysis was lost are returned."""
-    done, _ = wait(pending, return_when=return_when)
+    done = _wait(pending, return_when)
     broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
     if broken:
         done = set(pending)  # a broken pool fails every unfinished future at once

@@ -98,8 +98,20 @@ class ScanSummary:
     def failed(self) -> list[TrackResult]:
         return [r for r in self.results if r.status == FAILED]
 
+    @property
+    def interrupted(self) -> int:
+        """Files a stopped scan never finished (not reached, or abandoned by a second signal)."""
+        return sum(r.status == INTERRUPTED for r in self.results)
+
+    @property
+    def analysed(self) -> int:
+        """Files not answered by the cache that the scan finished: analysed, or failed trying."""
+        return len(self.results) - self.from_cache - self.interrupted
+
     def genre_counts(self) -> Counter:
-        return Counter(r.genre for r in self.results if r.status != FAILED)
+        """The genres tagged, to be tagged or ``unknown`` (uncertain): a failed or interrupted
+        file has none, and a kept file keeps its own genre, whatever the model said of it."""
+        return Counter(r.genre for r in self.results if r.status not in (FAILED, INTERRUPTED, KEPT))
 
     def status_counts(self) -> Counter:
         return Counter(r.status for r in self.results)
