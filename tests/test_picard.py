@@ -28,15 +28,18 @@ import numpy as np
 import pytest
 
 import audiofactory
-from genre_tagger_picard import command
-from genre_tagger_picard.__main__ import PLUGIN_FILES, PLUGIN_ID, build
+
+HERE = Path(__file__).resolve().parent
+if importlib.util.find_spec("genre_tagger_picard") is None:  # an environment installed before the plugin existed
+    sys.path.insert(0, str(HERE.parent))
+from genre_tagger_picard import command  # noqa: E402
+from genre_tagger_picard.__main__ import PLUGIN_FILES, PLUGIN_ID, build  # noqa: E402
 
 try:
     import tomllib
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-HERE = Path(__file__).resolve().parent
 SESSION = HERE / "picard_session.py"
 BIN = Path(sys.executable).parent  # genre-tagger of this environment
 REQUIRE_PICARD = os.environ.get("GENRE_TAGGER_REQUIRE_PICARD") == "1"
@@ -81,7 +84,7 @@ def test_build_writes_the_plugin_folder_and_zip(tmp_path):
 
 def test_build_command_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "genre_tagger_picard", "--out", str(tmp_path)],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True, cwd=HERE.parent)
     assert (tmp_path / PLUGIN_ID / "MANIFEST.toml").is_file()
     assert "Install Plugin... > Local" in done.stdout and str(tmp_path / PLUGIN_ID) in done.stdout
 
