@@ -224,26 +224,26 @@ class GenreTaggerOptionsPage(OptionsPage):
 
         self.command = QtWidgets.QLineEdit()
         self.command.setPlaceholderText("genre-tagger on PATH")
-        form.addRow("genre-tagger command:", self._with_browse(self.command, self._browse_command))
+        self._row(form, "Command:", self._with_browse(self.command, self._browse_command), "the genre-tagger command")
         self.models_dir = QtWidgets.QLineEdit()
         self.models_dir.setPlaceholderText("genre-tagger's default (its pretrained models)")
-        form.addRow("Models folder (--models-dir):", self._with_browse(self.models_dir, self._browse_models))
+        self._row(form, "Models folder:", self._with_browse(self.models_dir, self._browse_models), "scan --models-dir")
         self.model = QtWidgets.QLineEdit()
         self.model.setPlaceholderText("the default model")
-        form.addRow("Model (--model):", self.model)
+        self._row(form, "Model:", self.model, "scan --model")
         self.min_confidence = QtWidgets.QDoubleSpinBox()
         self.min_confidence.setRange(0.0, 1.0)
         self.min_confidence.setSingleStep(0.05)
         self.min_confidence.setDecimals(2)
         self.min_confidence.setSpecialValueText("the model's own")
-        form.addRow("Threshold (--min-confidence):", self.min_confidence)
+        self._row(form, "Threshold:", self.min_confidence, "scan --min-confidence")
         self.max_genres = QtWidgets.QSpinBox()
         self.max_genres.setRange(1, 5)
-        form.addRow("Up to N genres (--genres):", self.max_genres)
+        self._row(form, "Up to N genres:", self.max_genres, "scan --genres")
         self.policy = QtWidgets.QComboBox()
         for policy in POLICIES:
             self.policy.addItem(f"{policy}: {POLICY_WORDS[policy]}", policy)
-        form.addRow("A track with a genre already:", self.policy)
+        self._row(form, "Has a genre:", self.policy, "scan --policy: a track that has a genre in Picard already")
 
         check = QtWidgets.QPushButton("Check the command")
         check.clicked.connect(self._check)
@@ -254,6 +254,14 @@ class GenreTaggerOptionsPage(OptionsPage):
         row.addWidget(self.check_result, 1)
         layout.addLayout(row)
         layout.addStretch(1)
+
+    @staticmethod
+    def _row(form: QtWidgets.QFormLayout, label: str, field: QtWidgets.QWidget, tip: str) -> None:
+        shown = QtWidgets.QLabel(label)
+        shown.setWordWrap(False)
+        shown.setToolTip(tip)
+        field.setToolTip(tip)
+        form.addRow(shown, field)
 
     @staticmethod
     def _with_browse(edit: QtWidgets.QLineEdit, browse) -> QtWidgets.QWidget:

@@ -143,12 +143,18 @@ def screenshots(tagger, window, page, selected, folder: Path, wait) -> None:
     page, grabbed from the screen of a real display (Xvfb)."""
     from PyQt6 import QtCore, QtGui, QtWidgets
 
-    folder.mkdir(parents=True, exist_ok=True)
-    window.resize(1100, 640)
-    window.show()
-    wait(lambda: False, 1.0)
     from picard.ui.itemviews import FileTreeView
 
+    def note(text):
+        print(f"screenshots: {text}", file=sys.stderr, flush=True)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    window.resize(1100, 600)
+    window.move(0, 0)
+    window.show_startup_dialogs = lambda: None  # the first run's welcome, setup wizard and tutorial: modal
+    window.show()
+    wait(lambda: False, 1.5)
+    note("window shown")
     view = window.findChildren(FileTreeView)[0]
     view.expandAll()
     items = [item for item in _tree_items(view) if getattr(item, "obj", None) in selected]
@@ -157,23 +163,38 @@ def screenshots(tagger, window, page, selected, folder: Path, wait) -> None:
         item.setSelected(True)
     window.selected_objects = list(selected)
     wait(lambda: False, 0.5)
+    note(f"{len(items)} items selected")
     screen = QtGui.QGuiApplication.primaryScreen()
 
-    def grab_menu():
-        menu = QtWidgets.QApplication.activePopupWidget()
-        if menu is None:
-            return
+    menus = []
+    exec_ = QtWidgets.QMenu.exec
+    QtWidgets.QMenu.exec = lambda menu, *args: (menus.append(menu), menu.popup(*args))[0]  # not modal: driven here
+    try:
+        rect = view.visualItemRect(items[0]) if items else QtCore.QRect(40, 40, 10, 10)
+        position = rect.center()
+        event = QtGui.QContextMenuEvent(QtGui.QContextMenuEvent.Reason.Mouse, position,
+                                        view.viewport().mapToGlobal(position))
+        view.contextMenuEvent(event)
+    finally:
+        QtWidgets.QMenu.exec = exec_
+    wait(lambda: False, 0.7)
+    note(f"{len(menus)} menu(s) open")
+    if menus:
+        menu = menus[0]
         plugins = next((a for a in menu.actions() if a.menu() is not None and "lugins" in a.text()), None)
         if plugins is not None:
             menu.setActiveAction(plugins)
             plugins.menu().popup(menu.mapToGlobal(menu.actionGeometry(plugins).topRight()))
-        QtCore.QTimer.singleShot(700, lambda: _grab_and_close(screen, folder / "picard-context-menu.png", window))
-
-    QtCore.QTimer.singleShot(600, grab_menu)
-    rect = view.visualItemRect(items[0]) if items else QtCore.QRect(40, 40, 10, 10)
-    position = rect.center()
-    event = QtGui.QContextMenuEvent(QtGui.QContextMenuEvent.Reason.Mouse, position, view.viewport().mapToGlobal(position))
-    view.contextMenuEvent(event)  # modal until grab_menu closes it
+            wait(lambda: False, 0.7)
+            submenu = plugins.menu()
+            ours = next((a for a in submenu.actions() if "genre-tagger" in a.text()), None)
+            if ours is not None:
+                submenu.setActiveAction(ours)
+            wait(lambda: False, 0.5)
+        screen.grabWindow(0, 0, 0, 1100, 600).save(str(folder / "picard-context-menu.png"))
+        note("context menu grabbed")
+        for open_menu in reversed(menus + ([plugins.menu()] if plugins is not None else [])):
+            open_menu.close()
     wait(lambda: False, 0.3)
 
     dialog = QtWidgets.QDialog(window)
@@ -181,21 +202,13 @@ def screenshots(tagger, window, page, selected, folder: Path, wait) -> None:
     layout = QtWidgets.QVBoxLayout(dialog)
     page.setParent(dialog)
     layout.addWidget(page)
-    dialog.resize(760, 420)
+    dialog.resize(760, 400)
     dialog.show()
     wait(lambda: False, 1.0)
     dialog.grab().save(str(folder / "picard-options.png"))
+    note("options page grabbed")
     dialog.hide()
     page.setParent(None)
-
-
-def _grab_and_close(screen, path: Path, window) -> None:
-    from PyQt6 import QtWidgets
-
-    geometry = window.frameGeometry()
-    screen.grabWindow(0, geometry.x(), geometry.y(), geometry.width(), geometry.height()).save(str(path))
-    while (popup := QtWidgets.QApplication.activePopupWidget()) is not None:
-        popup.close()
 
 
 def _tree_items(view):
