@@ -42,8 +42,9 @@ POLICIES = ("keep", "overwrite", "append")
 REQUIRED_FIELDS = ("path", "status", "genres", "confidence", "error")
 #: how long ``genre-tagger --version`` may take (a cold start imports numpy and friends)
 VERSION_TIMEOUT_S = 120
-INSTALL_HINT = ("install it (pip install genre-tagger, or pipx) or set its path in "
+INSTALL_HINT = ("install it (pip install . in genre-tagger's clone, or pipx install .) or set its path in "
                 "Options > Plugins > genre-tagger")
+UPGRADE_HINT = "reinstall it from an up-to-date clone (pip install --upgrade .)"
 
 
 class CommandError(Exception):
@@ -128,7 +129,7 @@ def check_version(command: str, timeout: float = VERSION_TIMEOUT_S) -> str:
                            f"{INSTALL_HINT}")
     if version < MIN_VERSION:
         raise CommandError(f"{command} is genre-tagger {_shown(version)}, too old: this plugin needs "
-                           f"{_shown(MIN_VERSION)} or later (pip install --upgrade genre-tagger)")
+                           f"{_shown(MIN_VERSION)} or later: {UPGRADE_HINT}")
     return _shown(version)
 
 
@@ -162,8 +163,8 @@ def outcome_of(record: dict) -> Outcome:
     it) says why a file is uncertain; older lines say it in ``error`` alone."""
     missing = [name for name in REQUIRED_FIELDS if name not in record]
     if missing:
-        raise CommandError(f"genre-tagger's JSON lines lack {', '.join(missing)}: it is too old for this plugin "
-                           "(pip install --upgrade genre-tagger)")
+        raise CommandError(f"genre-tagger's JSON lines lack {', '.join(missing)}: it is too old for this plugin: "
+                           f"{UPGRADE_HINT}")
     path = record_path(record)
     status = record["status"]
     confidence = record.get("confidence")
