@@ -91,3 +91,4 @@ def test_the_outside_genre_layer_leaves_out_the_models_own_genres_and_round_trip
     np.testing.assert_allclose(distances[:, 0], tags[:, outside].max(axis=1), rtol=1e-9)
     again = Novelty.from_arrays(detector.arrays())
     np.testing.assert_allclose(again.distances(X), distances)
+    assert detector.arrays()["novelty_precision_0"].size == 0  # the view the layer replaces is neither fitted nor saved

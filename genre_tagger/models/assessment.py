@@ -159,7 +159,11 @@ class Novelty:
         classes = np.unique(y)
         some = np.linspace(0, len(Z) - 1, min(len(Z), COVARIANCE_ROWS)).astype(int)
         class_means, precisions = [], []
-        for start, stop in views:
+        for index, (start, stop) in enumerate(views):
+            if index == 0 and outside_layer is not None:  # replaced by the layer's evidence: nothing to fit
+                class_means.append(np.zeros((len(classes), 0)))
+                precisions.append(np.zeros((0, 0)))
+                continue
             view = Z[:, start:stop]
             means = np.stack([view[y == c].mean(0) for c in classes])
             residual = view[some] - means[np.searchsorted(classes, y[some])]
