@@ -458,7 +458,7 @@ def _description(options: RetrainOptions, found: TrainingClips, reports: list[mo
     for report in reports:
         text += (f"\n\n`{report.name}` stands on what genre-tagger's shipped `{report.name}` learned from GTZAN and "
                  f"other music: its features ({', '.join(f'`{e}`' for e in sorted(report.extractors))}; see the "
-                 "README's plugins) and the hyper-parameters its grouped CV chose; only the classifier over those "
+                 "plugins in docs/architecture.md) and the hyper-parameters its grouped CV chose; only the classifier over those "
                  f"features learns these genres. It is {report.description}.")
     return text
 
