@@ -77,6 +77,10 @@ def test_dry_run_report_and_json_lines(library, tiny_models, tmp_path):
     assert objects["04 silence.wav"]["status"] == "uncertain" and objects["04 silence.wav"]["genre"] == "unknown"
     assert objects["05 broken.mp3"]["status"] == "failed" and "not an audio file" in objects["05 broken.mp3"]["error"]
     assert 0 < untagged["confidence"] <= 1 and untagged["segments"] == 2 and untagged["duration_s"] == 7.0
+    # why each is not tagged, in a word a script can read (#32 item 5)
+    assert {name: o["reason"] for name, o in objects.items()} == {
+        "01 untagged.flac": "", "02 tagged.mp3": "has-genre", "03 calm.m4a": "has-genre", "04 silence.wav": "silent",
+        "05 broken.mp3": "unreadable"}
     # the report says the same, with display names, class ids and the genres now and after
     with report.open(newline="", encoding="utf-8") as handle:
         rows = by_name(csv.DictReader(handle))
@@ -84,6 +88,7 @@ def test_dry_run_report_and_json_lines(library, tiny_models, tmp_path):
     assert (rows["01 untagged.flac"]["current_genre"], rows["01 untagged.flac"]["genres_written"]) == ("", "Metal")
     assert (rows["02 tagged.mp3"]["current_genre"], rows["02 tagged.mp3"]["genres_written"]) == ("Rock", "")
     assert rows["03 calm.m4a"]["current_genre"] == "Jazz"
+    assert {name: row["reason"] for name, row in rows.items()} == {name: o["reason"] for name, o in objects.items()}
     # everything a person reads went to standard error: each change, each file left alone, and why
     said = " ".join(result.stderr.split())
     for text in ("would tag", "01 untagged.flac: (none) -> Metal", "kept", "02 tagged.mp3: already tagged Rock",

@@ -61,8 +61,8 @@ def test_noise_hum_tones_sweeps_and_clicks_are_never_tagged(tmp_path):
     for name, row in rows.items():
         if name in KNOWN_MISSED:
             continue  # test_known_misses_are_still_missed
-        assert (row["status"], row["genre"]) == ("uncertain", "unknown"), (name, row)
-        assert "not tagged" in row["error"] and name in row["error"], row["error"]
+        assert (row["status"], row["genre"], row["reason"]) == ("uncertain", "unknown", "not-music"), (name, row)
+        assert "not music" in row["error"] and name in row["error"], row["error"]
 
 
 
@@ -95,7 +95,7 @@ def test_speech_is_never_tagged(tmp_path):
         audiofactory.speech(library / name, text, voice)
     rows = _scan(library, tmp_path)
     for name, row in rows.items():
-        assert (row["status"], row["genre"]) == ("uncertain", "unknown"), (name, row)
+        assert (row["status"], row["genre"], row["reason"]) == ("uncertain", "unknown", "not-music"), (name, row)
 
 
 LIBROSA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "librosa")

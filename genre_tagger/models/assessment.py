@@ -32,8 +32,8 @@ __all__ = [
     "Assessment", "Assessor", "Calibrator", "Novelty", "OutsideLayer", "expected_calibration_error", "reliability", "risk_coverage",
 ]
 
-#: reasons a track is not tagged
-LOW_CONFIDENCE, OUTSIDE, NOT_MUSIC = "low confidence", "outside the known genres", "not music"
+#: reasons a track is not tagged, as the report's ``reason`` column spells them
+LOW_CONFIDENCE, OUTSIDE, NOT_MUSIC = "low-confidence", "outside-genres", "not-music"
 
 
 @dataclass

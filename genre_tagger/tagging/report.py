@@ -24,7 +24,7 @@ from genre_tagger.tagging.scan import TrackResult
 #: ``current_genre`` the genres the file held, ``genres_written`` what it holds after the
 #: write (or would: a dry run), several joined by ``; ``
 COLUMNS = ["path", "genre", "class", "confidence", "top3", "segments", "model", "duration_s", "status",
-           "current_genre", "genres_written", "error"]
+           "reason", "current_genre", "genres_written", "error"]
 _FIELDS = {"class": "label", "current_genre": "current", "genres_written": "written"}  # column -> TrackResult field
 LIST_SEPARATOR = "; "
 #: first characters that make a spreadsheet read a cell as a formula
@@ -212,6 +212,7 @@ def read_csv(path: str | Path) -> list[TrackResult]:
                 current=_listed(row.get("current_genre", "")),
                 written=_listed(row.get("genres_written", "")),
                 error=row["error"],
+                reason=row.get("reason", ""),  # absent from an older version's report
             )
         )
     return results

@@ -30,6 +30,16 @@ from genre_tagger.tagging.tags import DEFAULT_GENRE_NAMES, FileStamp, TagError, 
 TAGGED, WOULD_TAG, KEPT, UNCERTAIN, FAILED = "tagged", "would tag", "kept", "uncertain", "failed"
 INTERRUPTED = "interrupted"  # a stopped scan never reached the file
 
+# Reasons in the report, machine-readable: why a file is not (or would not be) tagged;
+# "" when it is. An uncertain file's is the assessment's (LOW_CONFIDENCE, OUTSIDE,
+# NOT_MUSIC) or SILENT.
+SILENT = "silent"
+HAS_GENRE = "has-genre"  # kept: the file has a genre and the policy keeps it
+UNSAFE_TAGS = "unsafe-tags"  # kept: its tags cannot be rewritten without losing metadata
+UNREADABLE = "unreadable"  # failed: not analysed (not audio, damaged, gone, too short, ...)
+NOT_WRITTEN = "not-written"  # failed: analysed, but its tags could not be read, written or journalled
+BUG = "internal-error"  # failed: an error of genre-tagger itself
+
 
 @dataclass
 class ScanOptions:
@@ -77,6 +87,7 @@ class TrackResult:
     current: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     error: str = ""
+    reason: str = ""  # why it is not tagged, machine-readable (see SILENT and the others above)
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -253,10 +264,10 @@ class Scanner:
                 result = self._result(prediction)
             except JournalError as error:  # no write can be journalled any more: stop writing
                 stopped.append(str(error))
-                result = self._failed(prediction.path, _journal_failure(prediction, error))
+                result = self._failed(prediction.path, _journal_failure(prediction, error), NOT_WRITTEN)
             results.append(self._report(result, cached=prediction.cached))
         done = {result.path for result in results}
-        results += [TrackResult(str(path), model=self.predictor.name, status=INTERRUPTED,
+        results += [TrackResult(str(path), model=self.predictor.name, status=INTERRUPTED, reason=INTERRUPTED,
                                 error=f"{path}: not scanned: the scan was stopped before it") for path in files
                     if str(path) not in done]
         results.sort(key=lambda r: r.path)
@@ -274,22 +285,23 @@ class Scanner:
             raise
         except Exception as error:  # a bug or an odd file must not end the whole scan
             return self._failed(prediction.path, f"{prediction.path}: could not be tagged, an error of genre-tagger "
-                                                 f"({type(error).__name__}: {error}); please report it")
+                                                 f"({type(error).__name__}: {error}); please report it", BUG)
 
     def _report(self, result: TrackResult, cached: bool) -> TrackResult:
         self.on_result(result, cached)
         return result
 
-    def _failed(self, path: Path, error: str) -> TrackResult:
+    def _failed(self, path: Path, error: str, reason: str = UNREADABLE) -> TrackResult:
         """A ``failed`` result; ``error`` is made one line (the report has one row per file)."""
         error = " ".join(str(error).split("\n"))
-        return TrackResult(str(path), model=self.predictor.name, status=FAILED, error=error.replace("\r", " "))
+        return TrackResult(str(path), model=self.predictor.name, status=FAILED, reason=reason,
+                           error=error.replace("\r", " "))
 
     def _silent(self, path: Path, prediction: TrackPrediction) -> TrackResult:
         """The result of a silent track: no genre to judge, so ``unknown``, never tagged."""
         return TrackResult(
             str(path), genre=UNKNOWN, segments=prediction.segments, model=self.predictor.name,
-            duration_s=prediction.duration_s, status=UNCERTAIN, error=f"{path}: {SILENT_NOTE}",
+            duration_s=prediction.duration_s, status=UNCERTAIN, reason=SILENT, error=f"{path}: {SILENT_NOTE}",
         )
 
     def _finish(self, path: Path, key: tuple, prediction: TrackPrediction) -> TrackResult:
@@ -311,6 +323,7 @@ class Scanner:
         )
         if judgement.uncertain_note is not None:
             result.genre, result.status, result.error = UNKNOWN, UNCERTAIN, f"{path}: {judgement.uncertain_note}"
+            result.reason = assessment.reason
             return result
         result.genres = [names.get(label, label) for label in judgement.labels]
         expect = FileStamp(*(prediction.stamp or key[1:]))
@@ -326,14 +339,14 @@ class Scanner:
                 dry_run=not self.options.write,
             )
         except UnsafeTagError as error:  # left as it is, and the report says why
-            result.status, result.error = KEPT, str(error)
+            result.status, result.reason, result.error = KEPT, UNSAFE_TAGS, str(error)
             return result
         except TagError as error:
-            result.status, result.error = FAILED, str(error)
+            result.status, result.reason, result.error = FAILED, NOT_WRITTEN, str(error)
             return result
         result.written = written or []
         if written is None:
-            result.status = KEPT
+            result.status, result.reason = KEPT, HAS_GENRE
             result.error = f"{path}: already tagged {'; '.join(result.current)}, kept (--policy {self.options.policy})"
         elif self.options.write:
             result.status = TAGGED
