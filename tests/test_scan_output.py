@@ -232,3 +232,16 @@ def test_undo_last_and_list_find_the_newest_journal_and_keep_the_cache(library, 
     again = run(*scan)
     assert "5 files" in again.output and "4 from cache, 1 analysed" in again.output, again.output  # the broken one
     assert run("undo").exit_code == 2  # neither a journal nor --last: a usage error
+
+
+def test_a_file_holding_its_genre_already_is_unchanged_not_kept_by_policy(library, tiny_models, tmp_path):
+    """--policy overwrite on a file that holds the genre it would get: nothing to change,
+    said as such (not 'kept (--policy overwrite)'), reason unchanged (#32 item 6)."""
+    common = [library / "A", "--models-dir", tiny_models, "--model", "knn", "--policy", "overwrite",
+              "--cache", tmp_path / "c.sqlite", "--journal", tmp_path / "j.jsonl"]
+    assert run("scan", *common, "--write").exit_code == 0
+    again = run("scan", *common, "--json", "-")
+    objects = by_name(json.loads(line) for line in again.stdout.splitlines())
+    for name, o in objects.items():
+        assert (o["status"], o["reason"]) == ("kept", "unchanged"), o
+        assert "nothing to change (--policy overwrite)" in o["error"], o["error"]

@@ -34,7 +34,8 @@ INTERRUPTED = "interrupted"  # a stopped scan never reached the file
 # "" when it is. An uncertain file's is the assessment's (LOW_CONFIDENCE, OUTSIDE,
 # NOT_MUSIC) or SILENT.
 SILENT = "silent"
-HAS_GENRE = "has-genre"  # kept: the file has a genre and the policy keeps it
+HAS_GENRE = "has-genre"  # kept: the file has a genre and --policy keep keeps it
+UNCHANGED = "unchanged"  # kept: it holds the genres already (--policy overwrite or append)
 UNSAFE_TAGS = "unsafe-tags"  # kept: its tags cannot be rewritten without losing metadata
 UNREADABLE = "unreadable"  # failed: not analysed (not audio, damaged, gone, too short, ...)
 NOT_WRITTEN = "not-written"  # failed: analysed, but its tags could not be read, written or journalled
@@ -346,8 +347,10 @@ class Scanner:
             return result
         result.written = written or []
         if written is None:
-            result.status, result.reason = KEPT, HAS_GENRE
-            result.error = f"{path}: already tagged {'; '.join(result.current)}, kept (--policy {self.options.policy})"
+            result.status, result.reason = KEPT, HAS_GENRE if self.options.policy == "keep" else UNCHANGED
+            held = "; ".join(result.current)
+            result.error = (f"{path}: already tagged {held}, kept (--policy keep)" if result.reason == HAS_GENRE else
+                            f"{path}: already tagged {held}, nothing to change (--policy {self.options.policy})")
         elif self.options.write:
             result.status = TAGGED
             carry_cache_forward(self.cache, path, key)
