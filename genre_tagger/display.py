@@ -137,8 +137,8 @@ def scores_table(reports: list[ModelReport]) -> Table:
     table.add_column("score")
     for report in reports:
         table.add_column(report.name, justify="right")
-    for protocol, key, label in modelcard.HEADLINE:
-        table.add_row(label, *[modelcard.score_cell(r.metrics, protocol, key) for r in reports])
+    for label, cells in modelcard.score_rows(reports):
+        table.add_row(label, *cells)
     for genre in sorted(reports[0].metrics["grouped_cv"]["track_recall"]):
         table.add_row(f"recall {genre}", *[f"{r.metrics['grouped_cv']['track_recall'].get(genre, 0):.2f}" for r in reports])
     return table

@@ -107,6 +107,9 @@ def test_retrain_from_tags_reports_what_it_learned_from(own_models):
     out, _, result = own_models
     said = " ".join(result.output.split())
     assert "Found 50 tracks with a genre" in said and "(32 without one, left alone)" in said
+    assert "training on 48 of 4 genres: " in said  # the two left out below are not counted in
+    # the score table has rows only for the scorings run on a user's genres
+    assert "track bal. acc" in said and "artist split" not in said and "nested grouped CV" not in said
     assert "left out the genre 'Rock': 1 track, fewer than --min-tracks 5" in said
     assert "left out the genre 'Polka'" in said
     (name,) = [p.name for p in out.iterdir() if (p / "bundle.json").is_file()]

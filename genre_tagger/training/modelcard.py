@@ -65,6 +65,13 @@ def score_cell(metrics: dict, protocol: str, key: str) -> str:
     return f"{value:.3f} ± {std:.3f}" if std is not None else f"{value:.3f}"
 
 
+def score_rows(reports: list[ModelReport]) -> list[tuple[str, list[str]]]:
+    """The rows of :data:`HEADLINE` that some report has, as ``(label, a cell per report)``:
+    a scoring that was not run (no artist split for a user's genres, no nested CV) has no row."""
+    rows = [(label, [score_cell(r.metrics, protocol, key) for r in reports]) for protocol, key, label in HEADLINE]
+    return [(label, cells) for label, cells in rows if any(cell != "-" for cell in cells)]
+
+
 def _nested_section(reports: list[ModelReport]) -> list[str]:
     lines = []
     for report in reports:
@@ -204,10 +211,7 @@ def _scores_section(reports: list[ModelReport], ablated: bool = False) -> list[s
     names = [r.name for r in reports]
     lines = ["## Scores", "", *_protocols_paragraphs(reports, ablated), "",
              "| score | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for protocol, key, label in HEADLINE:
-        cells = [score_cell(r.metrics, protocol, key) for r in reports]
-        if any(cell != "-" for cell in cells):  # a scoring that was not run has no row
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in score_rows(reports)]
     lines += ["", "Per-class recall (tracks, grouped CV):", ""]
     lines.append("| genre | " + " | ".join(names) + " |")
     lines.append("|---|" + "---|" * len(names))

@@ -211,7 +211,8 @@ def _own_clips(options: RetrainOptions, progress: Progress) -> TrainingClips:
     kept = {g for g, n in counts.items() if n >= options.min_tracks}
     clips = [clip for clip in own.clips if clip.genre in kept]
     progress.note(f"Found {len(own.clips)} tracks with a genre in {options.source} ({own.untagged} without one, "
-                  f"left alone): " + ", ".join(f"{own.names[g]} {counts[g]}" for g in sorted(kept, key=lambda g: -counts[g])))
+                  f"left alone); training on {len(clips)} of {len(kept)} genres: "
+                  + ", ".join(f"{own.names[g]} {counts[g]}" for g in sorted(kept, key=lambda g: -counts[g])))
     for genre, why in left_out.items():
         progress.warn(f"left out the genre {genre!r}: {why}")
     for genre in sorted(g for g in kept if counts[g] < FEW_TRACKS):
