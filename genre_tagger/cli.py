@@ -371,8 +371,8 @@ def undo(journal_path: Path | None, last: int | None, since: str | None, list_on
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write everything (scores, confusion matrices, every track's prediction) to this JSON file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write a PNG image: per model, its confusion matrix, reliability diagram and risk-coverage curve "
-                   "(needs matplotlib: pip install 'genre-tagger[plot]').")
+              help="Write a PNG image of a model's confusion matrix, reliability diagram and risk-coverage curve; "
+                   "with several models, one each: FILE-MODEL.png (needs matplotlib: pip install 'genre-tagger[plot]').")
 @click.option("--adjust-priors", is_flag=True,
               help="Also score after re-weighting each track's probabilities by collection prior / training prior "
                    "(the collection prior is taken from your labels, so these scores are optimistic).")
@@ -435,8 +435,8 @@ def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, ad
         console.print(f"Wrote {escape(str(json_path))}", highlight=False)
     if plot_path:
         try:
-            plots.plot_evaluation(result, plot_path)
-            console.print(f"Wrote {escape(str(plot_path))}", highlight=False)
+            for path in plots.plot_evaluation(result, plot_path):
+                console.print(f"Wrote {escape(str(path))}", highlight=False)
         except ValueError as error:
             console.print(f"[yellow]no plot:[/] {escape(str(error))}", highlight=False)
     sys.exit(1 if result.any_failed else 0)

@@ -402,7 +402,8 @@ def print_evaluation(result: Evaluation) -> None:
             print_table(confusion_table(f"{model.model}, priors adjusted", model.prior_shift.scores))
     print_left_out(result)
     for model in result.models:
-        console.print(f"{model.model}: {model.from_cache} from cache, {model.analysed} analysed", highlight=False)
+        console.print(f"{model.model}: {model.from_cache} from cache, {model.from_features} from cached features, "
+                      f"{model.analysed} analysed", highlight=False)
 
 
 def print_left_out(result: Evaluation, limit: int = 20) -> None:

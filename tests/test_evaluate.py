@@ -312,7 +312,7 @@ def test_predictions_come_from_the_scan_cache_and_then_from_the_evaluation(first
                 "--cache", cache, "--json", tmp_path / "again.json")
     model = json.loads((tmp_path / "again.json").read_text())["models"][0]
     assert (model["from_cache"], model["analysed"]) == (7, 1)  # only the broken file is tried again
-    assert "knn: 7 from cache, 1 analysed" in again.output
+    assert "knn: 7 from cache, 0 from cached features, 1 analysed" in again.output
     assert model["scores"] == data["models"][0]["scores"]
 
 
@@ -360,6 +360,7 @@ def test_old_cache_entries_are_analysed_again_and_all_models(first_evaluation, c
     # and broken.mp3 (which fails again) are decoded
     model = json.loads(out.read_text())["models"][0]
     assert (model["from_cache"], model["analysed"]) == (0, 2) and model["scores"]["n_tracks"] == 7
+    assert model["from_features"] >= 7  # said, not "0 from cache, 2 analysed" alone (#32 item 6)
     run("evaluate", "--labels", labels, "--models-dir", tiny_models, "--model", "knn", "--cache", cache,
         "--adjust-priors", "--json", out)
     assert json.loads(out.read_text())["models"][0]["from_cache"] == 7  # now in the current format
@@ -370,7 +371,8 @@ def test_old_cache_entries_are_analysed_again_and_all_models(first_evaluation, c
     knn, lightgbm = models["knn"], models["lightgbm"]
     assert knn["from_cache"] == 7
     # the features knn's evaluation cached serve lightgbm: only broken.mp3 and the silent file are decoded again
-    assert lightgbm["analysed"] == 2
+    assert lightgbm["analysed"] == 2 and lightgbm["from_features"] >= 7
+    assert f"lightgbm: {lightgbm['from_cache']} from cache, {lightgbm['from_features']} from cached features" in result.output
     assert lightgbm["scores"]["n_tracks"] == 7
     assert "lightgbm" in result.output
 
@@ -383,13 +385,16 @@ def test_plot(first_evaluation, collection, tiny_models, tmp_path):
         result = run("evaluate", "--labels", collection / "labels.csv", "--models-dir", tiny_models, "--model", model,
                      "--cache", first_evaluation[3], "--adjust-priors", "--plot", png)
         assert result.exit_code == 1, result.output
-        data = png.read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n"
-        sizes[model] = struct.unpack(">II", data[16:24])
-    # a row per model of four panels: the confusion matrix before and after the prior shift (sharing a
+        pngs = [png] if model == "knn" else [tmp_path / f"all-{name}.png" for name in ("ensemble", "knn", "lightgbm")]
+        assert not (model == "all" and png.exists())  # several models: a picture each, not one tall strip
+        for path in pngs:
+            data = path.read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+            sizes[path.name] = struct.unpack(">II", data[16:24])
+            assert f"Wrote {path}" in " ".join(result.output.split())
+    # a row of four panels: the confusion matrix before and after the prior shift (sharing a
     # colour bar), the reliability diagram and the risk-coverage curve
-    assert sizes["all"][0] == sizes["knn"][0] > 2 * sizes["knn"][1]
-    assert sizes["all"][1] == pytest.approx(3 * sizes["knn"][1], abs=3)
+    assert sizes["all-knn.png"] == sizes["knn.png"] and sizes["knn.png"][0] > 2 * sizes["knn.png"][1]
 
 
 def test_plot_without_matplotlib_is_a_usage_error(collection, tiny_models, tmp_path, monkeypatch):

@@ -107,7 +107,8 @@ class ModelEvaluation:
     outside: list[dict]
     failed: list[dict]
     from_cache: int  # predictions read from the cache
-    analysed: int  # files decoded and analysed (the others' features came from the cache)
+    analysed: int  # files decoded and analysed
+    from_features: int  # files predicted from the features the cache held (another model's analysis)
     distribution: dict[str, int]
     imbalance_ratio: float | None
     scores: Scores | None
@@ -169,9 +170,10 @@ def predict_tracks(
     cache: cache_module.Cache,
     options: EvaluateOptions,
     on_file: OnFile | None = None,
-) -> tuple[list[TrackOutcome], list[dict], int]:
+) -> tuple[list[TrackOutcome], list[dict], int, int]:
     """Predictions of ``predictor`` for ``tracks`` (files that exist), assessed as ``scan``
-    assesses them: ``(outcomes sorted by path, failures, number of files decoded)``.
+    assesses them: ``(outcomes sorted by path, failures, number of files decoded, number
+    predicted from cached features)``.
 
     Predictions come from :func:`genre_tagger.models.predicting.predict_files`, with the
     same cache as ``scan`` and with features cached too, so ``--model all`` decodes each
@@ -182,7 +184,7 @@ def predict_tracks(
     by_path = {track.path: track for track in tracks}
     outcomes: list[TrackOutcome] = []
     failures: list[dict] = []
-    decoded = 0
+    decoded = from_features = 0
 
     predictions = predict_files(
         predictor, list(by_path), cache, max_segments=options.max_segments, jobs=options.jobs, cache_features=True,
@@ -190,6 +192,7 @@ def predict_tracks(
     for prediction in predictions:
         track = by_path[prediction.path]
         decoded += prediction.analysed
+        from_features += not (prediction.error or prediction.cached or prediction.analysed)
         error = prediction.error or (f"{prediction.path}: {SILENT_NOTE}" if prediction.prediction.silent else None)
         if error:
             failures.append(_row(track, error=" ".join(error.split())))
@@ -199,7 +202,7 @@ def predict_tracks(
             on_file(str(track.path), None, prediction.cached)
     outcomes.sort(key=lambda outcome: outcome.path)
     failures.sort(key=lambda row: row["path"])
-    return outcomes, failures, decoded
+    return outcomes, failures, decoded, from_features
 
 
 def _outcome(predictor: Predictor, track: LabelledTrack, prediction: TrackPrediction, options: EvaluateOptions,
@@ -257,7 +260,7 @@ def evaluate_model(
     classes = [str(c) for c in predictor.classes]
     if on_start:
         on_start(predictor.name, len(tracks))
-    predicted, failed, analysed = predict_tracks(predictor, tracks, cache, options, on_file)
+    predicted, failed, analysed, from_features = predict_tracks(predictor, tracks, cache, options, on_file)
     outcomes = [t for t in predicted if t.label in classes]
     raw = {str(t.path): t.raw_label for t in tracks}
     outside = [{"path": t.path, "label": t.label, "line": t.line, "raw_label": raw[t.path], "predicted": t.predicted,
@@ -275,6 +278,7 @@ def evaluate_model(
         failed=failed,
         from_cache=sum(t.cached for t in outcomes),
         analysed=analysed,
+        from_features=from_features,
         distribution=distribution,
         imbalance_ratio=max(distribution.values()) / min(distribution.values()) if distribution else None,
         scores=None,

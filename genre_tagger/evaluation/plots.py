@@ -1,5 +1,5 @@
-"""Plots of an evaluation (matplotlib, the ``plot`` extra): per model, a row of its
-confusion matrix (and the one after the prior shift, when computed), its reliability
+"""Plots of an evaluation (matplotlib, the ``plot`` extra): a picture per model, a row of
+its confusion matrix (and the one after the prior shift, when computed), its reliability
 diagram and its risk-coverage curve."""
 
 from __future__ import annotations
@@ -26,32 +26,35 @@ def require_matplotlib() -> None:
         ) from None
 
 
-def plot_evaluation(evaluation: Evaluation, path: str | Path) -> Path:
-    """Write a PNG with a row per scored model (see the module docstring)."""
+def plot_evaluation(evaluation: Evaluation, path: str | Path) -> list[Path]:
+    """Write a PNG per scored model (see the module docstring): ``path`` itself for one,
+    ``STEM-MODEL.SUFFIX`` beside it for several (a row each would make one tall strip)."""
     require_matplotlib()
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
-
     models = [m for m in evaluation.models if m.scores is not None]
     if not models:
         raise ValueError("no model could be scored, nothing to plot")
-    matrices = 2 if any(m.prior_shift for m in models) else 1
-    size = max(4.5, 0.55 * max(len(m.scores.confusion_labels) for m in models) + 2.5)
-    widths = [size] * matrices + [4.5, 4.5]
-    figure = Figure(figsize=(sum(widths), (size + 0.8) * len(models)), layout="constrained")
-    axes = figure.subplots(len(models), len(widths), squeeze=False, width_ratios=widths)
-    for row, model in zip(axes, models):
-        image = _confusion(row[0], model.model, model.scores)
-        if matrices == 2:
-            if model.prior_shift is not None:
-                _confusion(row[1], f"{model.model}, priors adjusted", model.prior_shift.scores)
-            else:
-                row[1].set_axis_off()
-        figure.colorbar(image, ax=row[:matrices].tolist(), shrink=0.8, label="share of the true genre's tracks")
-        _reliability(row[matrices], model)
-        _risk_coverage(row[matrices + 1], model)
     path = Path(path)
-    figure.savefig(path, dpi=110)
-    return path
+    paths = [path] if len(models) == 1 else [path.with_name(f"{path.stem}-{m.model}{path.suffix}") for m in models]
+    for model, model_path in zip(models, paths):
+        _plot_model(model).savefig(model_path, dpi=110)
+    return paths
+
+
+def _plot_model(model: ModelEvaluation):
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    matrices = 2 if model.prior_shift else 1
+    size = max(4.5, 0.55 * len(model.scores.confusion_labels) + 2.5)
+    widths = [size] * matrices + [4.5, 4.5]
+    figure = Figure(figsize=(sum(widths), size + 0.8), layout="constrained")
+    row = figure.subplots(1, len(widths), squeeze=False, width_ratios=widths)[0]
+    image = _confusion(row[0], model.model, model.scores)
+    if matrices == 2:
+        _confusion(row[1], f"{model.model}, priors adjusted", model.prior_shift.scores)
+    figure.colorbar(image, ax=row[:matrices].tolist(), shrink=0.8, label="share of the true genre's tracks")
+    _reliability(row[matrices], model)
+    _risk_coverage(row[matrices + 1], model)
+    return figure
 
 
 def _confusion(axis, title: str, scores):
