@@ -7,6 +7,7 @@ import math
 import os
 import struct
 import tracemalloc
+import wave
 
 import librosa
 import numpy as np
@@ -228,6 +229,18 @@ def test_unreadable_files_raise_one_line_audio_errors(tmp_path, decode, name, co
     assert reason in message
     assert "\n" not in message
     assert caught.value.path == str(path)
+
+
+@pytest.mark.parametrize("decode", [audio.load, read_all], ids=["load", "stream"])
+def test_a_valid_header_without_samples_says_so(tmp_path, decode):
+    """A zero-length wav (a header, no samples) is not called damaged (#32 item 6)."""
+    path = tmp_path / "zero.wav"
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(2)
+        handle.setsampwidth(2)
+        handle.setframerate(44100)
+    with pytest.raises(AudioError, match=r"zero.wav: holds no audio: a valid header with no samples \(0 s of audio\)"):
+        decode(path)
 
 
 def test_an_unknown_codec_is_an_audio_error(tmp_path):

@@ -251,7 +251,7 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
         resample = _Resampler()
         skippable = _skippable_packets(only, container, audio)
         packets = container.demux(audio)
-        n_packets = 0
+        n_packets = n_data_packets = 0
         while True:
             try:
                 packet = next(packets)  # the last packet is empty and flushes the decoder
@@ -263,6 +263,7 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
                 stopped_by = _ffmpeg_reason(error)
                 break
             n_packets += 1
+            n_data_packets += packet.size > 0
             if skippable is not None and (skipped := skippable(packet, n_packets, seconds)):
                 chunk = resample.skip(skipped, audio.codec_context.sample_rate)  # what the filter still held
                 seconds += skipped / audio.codec_context.sample_rate
@@ -295,6 +296,8 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
         if len(chunk):
             yield chunk
 
+    if n_samples == 0 and n_data_packets == 0:
+        raise AudioError(path, "holds no audio: a valid header with no samples (0 s of audio)")
     if n_samples == 0:
         reason = "no audio could be decoded (not an audio file, or damaged)"
         if n_skipped:
