@@ -2,7 +2,8 @@
 
 Each command parses its options, makes one library call (or a few, in order) and prints
 what comes back with :mod:`genre_tagger.display`. Exit codes: 0 success, 1 when some
-files failed, 2 for usage errors.
+files failed, 2 for usage errors. Each command imports the library it calls (numpy, the
+models), so that ``genre-tagger --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -17,13 +18,7 @@ from rich.markup import escape
 from genre_tagger import __version__, display
 from genre_tagger.config import ConfigError, read_config
 from genre_tagger.display import console
-from genre_tagger.models import catalogue
-from genre_tagger.models.bundle import BundleError
-from genre_tagger.models.voting import VOTES
-from genre_tagger.pipeline.cache import Cache, CacheError, default_path
-from genre_tagger.plugins import PluginError, registry
-from genre_tagger.segments import DEFAULT_MAX_SEGMENTS
-from genre_tagger.training import MIN_TRACKS
+from genre_tagger.defaults import DEFAULT_MAX_SEGMENTS, MIN_TRACKS, VOTES
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -31,7 +26,9 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _open_cache(path: str | None, enabled: bool) -> Cache:
+def _open_cache(path: str | None, enabled: bool):
+    from genre_tagger.pipeline.cache import Cache, CacheError, default_path
+
     try:
         return Cache((Path(path) if path else default_path()) if enabled else None)
     except CacheError as error:
@@ -40,6 +37,10 @@ def _open_cache(path: str | None, enabled: bool) -> Cache:
 
 def _choose_models(model_name: str | None, models_dir: Path | None) -> list:
     """The predictors asked for (see :func:`genre_tagger.models.catalogue.choose`), or a usage error."""
+    from genre_tagger.models import catalogue
+    from genre_tagger.models.bundle import BundleError
+    from genre_tagger.plugins import registry
+
     try:
         return catalogue.choose(model_name, models_dir, registry())
     except BundleError as error:
@@ -60,17 +61,22 @@ def cache_options(function):
     )(function)
 
 
-def model_options(function):
-    function = click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                            help="Folder of model bundles (default: $GENRE_TAGGER_MODELS or the shipped pretrained models).")(function)
-    return click.option("--model", "model_name", default=None,
-                        help=f"Model to use: {_model_names()} (default: the best on GTZAN's grouped CV and on other "
-                             "music, see the model card).")(function)
+def model_options(model_help: str):
+    def decorate(function):
+        function = click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=(
+            "Folder of model bundles (default: $GENRE_TAGGER_MODELS or the shipped pretrained models)."))(function)
+        return click.option("--model", "model_name", default=None, cls=_ModelOption, help=model_help)(function)
+    return decorate
 
 
-def _model_names() -> str:
-    """The shipped (or $GENRE_TAGGER_MODELS) bundles' names, for --model's help."""
-    return ", ".join(catalogue.available(catalogue.default_models_dir())) or "none found (run retrain)"
+class _ModelOption(click.Option):
+    """``--model``: its help names the models of the models folder, found only when shown."""
+
+    def get_help_record(self, ctx: click.Context):
+        from genre_tagger.models.catalogue import available, default_models_dir
+
+        self.help = self.help.replace("{names}", ", ".join(available(default_models_dir())) or "none (run retrain)")
+        return super().get_help_record(ctx)
 
 
 class _Command(click.Group):
@@ -116,6 +122,8 @@ def config_command() -> None:
 @main.command("plugins")
 def plugins_command() -> None:
     """List the registered feature extractors and models."""
+    from genre_tagger.plugins import PluginError, registry
+
     try:
         rows = registry().describe()
     except PluginError as error:
@@ -131,9 +139,8 @@ def plugins_command() -> None:
                    "(tracks of one album kept together); untagged files are left alone.")
 @click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Instead of --data: learn your own genres from a labels CSV (evaluate's format).")
-@click.option("--min-tracks", default=None, type=click.IntRange(2),
-              help=f"With --from-tags or --labels: leave out genres with fewer tracks (they are reported).  "
-                   f"[default: {MIN_TRACKS}]")
+@click.option("--min-tracks", default=None, type=click.IntRange(2), help=f"With --from-tags or --labels: leave "
+              f"out genres with fewer tracks (they are reported).  [default: {MIN_TRACKS}]")
 @click.option("--alias", "alias_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="With --from-tags or --labels: extra genre synonyms, 'name=label' lines (as evaluate --alias).")
 @click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False, path_type=Path),
@@ -147,8 +154,8 @@ def plugins_command() -> None:
 @click.option("--cross-training/--no-cross-training", default=True, show_default=True,
               help="Train on the --cross-labels clips too (their score then comes from a grouped CV over them).")
 @click.option("--models", "model_names", default=None,
-              help="Comma-separated models to train (default: every registered model but those trained only when named, such as the tree models; with --from-tags or --labels, the "
-                   "model scan uses by default).")
+              help="Comma-separated models to train (default: every registered model but those trained only when "
+                   "named, such as the tree models; with --from-tags or --labels, scan's default model).")
 @click.option("--ensemble/--no-ensemble", default=None,
               help="Also build an ensemble of the trained models (weights chosen by grouped CV). Default: on, off "
                    "with --from-tags or --labels, as the four below, so that your tracks are read from the cache.")
@@ -171,6 +178,7 @@ def retrain(data_dir: Path | None, from_tags: Path | None, labels_path: Path | N
             robustness: bool | None, ablation: bool | None, nested: bool | None, jobs: int, cache_path: str | None,
             no_cache: bool) -> None:
     """Train the models from a GTZAN-style folder (or your own genres) and report honest scores."""
+    from genre_tagger.plugins import PluginError, registry
     from genre_tagger.training.retrain import Progress, RetrainError, RetrainOptions
     from genre_tagger.training.retrain import retrain as run_retrain
 
@@ -213,7 +221,8 @@ def _parse_genre_names(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@model_options
+@model_options("Model to use: {names} (default: the best on GTZAN's grouped CV and on other music, see the "
+               "model card).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a CSV report, one row per file (an existing file that is not a report is refused).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
@@ -254,6 +263,7 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
          n_genres, genre_margin, min_confidence, max_segments, vote, jobs, cluster, journal_path, quiet, cache_path,
          no_cache) -> None:
     """Predict the genre of every track under PATHS and (with --write) tag it."""
+    from genre_tagger.models.bundle import BundleError
     from genre_tagger.pipeline.cluster import ClusterError
     from genre_tagger.pipeline.stopping import StopRequest
     from genre_tagger.tagging import journal as journal_module
@@ -288,7 +298,6 @@ def scan(paths, model_name, models_dir, report_path, json_path, force, write, po
         _fail(escape(display.no_audio_files_line(paths, AUDIO_EXTENSIONS)))
     out = console if json_path == Path("-") else display.out  # standard output carries the JSON then
     out.print(f"{len(files)} audio files, model [bold]{predictor.name}[/]" + ("" if write else " (dry run: nothing will be written)"))
-
     hours = [0.0]
     with StopRequest() as stop, _open_cache(cache_path, not no_cache) as cache, display.progress_bar() as progress:
         task = progress.add_task("scanning", total=len(files))
@@ -362,10 +371,7 @@ def undo(journal_path: Path | None, last: int | None, since: str | None, list_on
 @click.option("--labels", "labels_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV of your labels: a path column (path/file/filename/location) and a genre column "
                    "(genre/label/class/tag); comma, semicolon or tab separated.")
-@click.option("--model", "model_name", default=None,
-              help=f"Model to evaluate: {_model_names()}, or 'all' for every one side by side (default: scan's).")
-@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of model bundles (default: $GENRE_TAGGER_MODELS or the shipped pretrained models).")
+@model_options("Model to evaluate: {names}, or 'all' for every one side by side (default: scan's).")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Resolve relative paths of the labels file against this folder (default: the labels file's folder).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -389,6 +395,7 @@ def undo(journal_path: Path | None, last: int | None, since: str | None, list_on
 def evaluate(labels_path, model_name, models_dir, root, json_path, plot_path, adjust_priors, alias_path, max_segments, vote,
              min_confidence, jobs, cache_path, no_cache) -> None:
     """Score the models on your own labelled collection (classes may be imbalanced)."""
+    from genre_tagger.models.bundle import BundleError
     from genre_tagger.evaluation import labels, plots
     from genre_tagger.evaluation.evaluate import EvaluateOptions, evaluate as run_evaluation
 

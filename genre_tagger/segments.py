@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from genre_tagger.defaults import DEFAULT_MAX_SEGMENTS  # noqa: F401 (re-exported: scan's default)
+
 __all__ = ["DEFAULT_MAX_SEGMENTS", "SAMPLE_RATE", "SEGMENT_SAMPLES", "TooShortError", "count", "split", "spread"]
 
 #: Hz: every extractor hears decoded audio at this rate (what ``librosa.load`` returns)
@@ -45,12 +47,6 @@ def split(y: np.ndarray, segment_samples: int = SEGMENT_SAMPLES) -> np.ndarray:
     view.flags.writeable = False
     return view
 
-
-#: segments scan analyses of a track by default, spread evenly over it: a 4-minute track
-#: has 80, and 10 evenly spaced ones still sample intro, body and outro while scanning 8x
-#: less audio. The scores are of 10-segment votes (a GTZAN clip has 10), and on them
-#: accuracy stops rising from about 6 segments voting (benchmarks/results/explore_segments.md)
-DEFAULT_MAX_SEGMENTS = 10
 
 
 def spread(n_segments: int, max_segments: int | None) -> np.ndarray:

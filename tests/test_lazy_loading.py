@@ -62,6 +62,23 @@ print(sorted(m for m in {HEAVY!r} if m in sys.modules))
     assert done.stdout.strip() == "[]"
 
 
+def test_the_help_imports_neither_numpy_nor_the_models():
+    """``genre-tagger --help`` (#29 item 4: under 0.5 s) imports only what defines the
+    commands: numpy and the models come with the command that uses them."""
+    script = """
+import sys
+from click.testing import CliRunner
+from genre_tagger.cli import main
+result = CliRunner().invoke(main, ["--help"])
+assert result.exit_code == 0 and "scan" in result.output, result.output
+print(sorted(m for m in ("numpy", "genre_tagger.models.catalogue", "genre_tagger.pipeline.cache", "pluggy")
+             if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_model_is_made_once_on_first_use(models, monkeypatch):
     model_class = registry().model("lightgbm").estimator_class()
     real_load, made = model_class.load, []

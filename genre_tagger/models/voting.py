@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["VOTES", "Vote", "decide", "tally", "track_votes", "vote"]
+from genre_tagger.defaults import VOTES  # the ways to vote: majority, soft
 
-#: ``majority``: the class most segments put first (ties: the higher mean probability,
-#: then the first class); ``soft``: the class of highest mean probability
-VOTES = ("majority", "soft")
+__all__ = ["VOTES", "Vote", "decide", "tally", "track_votes", "vote"]
 
 
 @dataclass(frozen=True)

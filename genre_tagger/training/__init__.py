@@ -9,5 +9,4 @@ CV (:mod:`.nested`), the ablation of each lever (:mod:`.ablation`) and the model
 (:mod:`.assess`).
 """
 
-#: With ``--from-tags`` or ``--labels``, genres with fewer tracks are left out (and reported).
-MIN_TRACKS = 5
+from genre_tagger.defaults import MIN_TRACKS  # noqa: F401 (re-exported)
