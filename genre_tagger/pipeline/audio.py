@@ -164,7 +164,7 @@ def stream(path: str | os.PathLike[str], block_samples: int,
     With ``only`` (``[(start, stop), ...]`` in samples at 22050 Hz), the samples away
     from those spans are zeros, and positions and lengths are exactly those of a full
     decode: only the frames near a span are converted to floats, mixed to mono and
-    resampled, and of mp3 and FLAC files only the packets near a span are decoded at all
+    resampled, and of mp3, FLAC and Opus files only the packets near a span are decoded at all
     (:data:`SKIPPABLE_CODECS`). Inside the spans the samples are those of a full decode
     (to float rounding, see :data:`SPAN_MARGIN_S` and :data:`DECODE_PREROLL_S`).
     """
@@ -210,8 +210,9 @@ DECODE_PREROLL_S = 0.5
 #: as many samples as its duration says (checked on each file, see _mono_chunks), and a
 #: few frames after a skip the decoder gives what a full decode gives. Not AAC: its noise
 #: substitution draws from a generator that every frame advances, so after a skip the
-#: noise bands differ (by up to 1e-2)
-SKIPPABLE_CODECS = frozenset({"mp3", "flac"})
+#: noise bands differ (by up to 1e-2). Not Vorbis: Ogg gives its packets durations that are
+#: not what they decode to (its blocks vary in length), so skipping them loses samples
+SKIPPABLE_CODECS = frozenset({"mp3", "flac", "opus"})
 #: the packets this close to the end of a file (by its header) are always decoded: the
 #: last one holds fewer samples than its duration (the encoder's padding)
 END_GUARD_S = 2.0
