@@ -114,7 +114,9 @@ def test_blocks_do_not_change_the_numbers(monkeypatch):
     segments = np.stack([segment("music", seed) for seed in range(5)])
     whole = Gtzan57().extract(Segments(segments))
     monkeypatch.setattr(spectrum, "BATCH_SAMPLES", 2 * SEGMENT_SAMPLES)  # batches of 2, 2, 1
-    np.testing.assert_allclose(Gtzan57().extract(Segments(segments)), whole, rtol=1e-12, atol=1e-15)
+    # to float32 rounding: on some CPUs (an AMD EPYC here) the FFT's SIMD kernels round
+    # differently for arrays of other shapes (1e-7 relative); on others the numbers are equal
+    np.testing.assert_allclose(Gtzan57().extract(Segments(segments)), whole, rtol=1e-6, atol=1e-9)
 
 
 def test_silence_gives_finite_features_without_warnings():
