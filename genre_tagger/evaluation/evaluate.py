@@ -192,7 +192,6 @@ def predict_tracks(
     for prediction in predictions:
         track = by_path[prediction.path]
         decoded += prediction.analysed
-        from_features += not (prediction.error or prediction.cached or prediction.analysed)
         error = prediction.error or (f"{prediction.path}: {SILENT_NOTE}" if prediction.prediction.silent else None)
         if error:
             failures.append(_row(track, error=" ".join(error.split())))
@@ -200,6 +199,7 @@ def predict_tracks(
         else:
             outcomes.append(_outcome(predictor, track, prediction.prediction, options, cached=prediction.cached))
             on_file(str(track.path), None, prediction.cached)
+            from_features += not (prediction.cached or prediction.analysed)
     outcomes.sort(key=lambda outcome: outcome.path)
     failures.sort(key=lambda row: row["path"])
     return outcomes, failures, decoded, from_features
