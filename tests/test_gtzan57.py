@@ -31,6 +31,8 @@ KAGGLE_COLUMNS = (
 ).split(",")
 TEMPO = KAGGLE_COLUMNS.index("tempo")
 NEAR_ZERO = ("harmony_mean", "perceptr_mean")  # means of zero-mean waveforms: compared absolutely
+MFCC_MEANS = np.array([name.startswith("mfcc") and name.endswith("_mean") for name in KAGGLE_COLUMNS])
+MFCC_VARS = np.roll(MFCC_MEANS, 1)  # each mean's variance is the column after it
 
 
 def segment(kind: str, seed: int = 0, scale: float = 1.0) -> np.ndarray:
@@ -52,7 +54,11 @@ def assert_matches_reference(features: np.ndarray, segments: np.ndarray) -> None
     assert features.shape == expected.shape
     assert features.dtype == np.float64
     np.testing.assert_array_equal(features[:, TEMPO], expected[:, TEMPO])
-    np.testing.assert_allclose(features, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(features[:, ~MFCC_MEANS], expected[:, ~MFCC_MEANS], rtol=1e-6, atol=1e-9)
+    # an MFCC's mean sums frames of order 10-100 that may cancel out (noise): the float32
+    # rounding of the frames (FFT kernels round differently on other CPUs) sets its error
+    scale = np.abs(expected[:, MFCC_VARS]) ** 0.5 + 1.0
+    np.testing.assert_array_less(np.abs(features[:, MFCC_MEANS] - expected[:, MFCC_MEANS]), 1e-6 * scale)
 
 
 # ------------------------------------------------------------------------- contract
