@@ -198,6 +198,15 @@ def embed_onnx(patches: np.ndarray) -> np.ndarray:
 
 def embed_numpy(patches: np.ndarray) -> np.ndarray:
     """The embedding, float32 ``[n, 200]``, of musicnn input patches ``[n, 187, 96]``, in numpy."""
+    scale, shift = _scale_shift("batch_normalization_9")
+    w = weights()
+    return _relu_batch_norm((pooled_numpy(patches) * scale + shift) @ w["dense/kernel"] + w["dense/bias"],
+                            "batch_normalization_10")
+
+
+def pooled_numpy(patches: np.ndarray) -> np.ndarray:
+    """The layer below the embedding, ``[n, 1506]``, of patches ``[n, 187, 96]``: each of the
+    753 channels' maximum and mean over time, interleaved per channel."""
     scale, shift = _scale_shift("batch_normalization")
     x = patches * scale + shift
     padded = np.pad(x, ((0, 0), (3, 3), (0, 0)))  # 'valid' 7-frame kernels keep 187 frames
@@ -220,10 +229,7 @@ def embed_numpy(patches: np.ndarray) -> np.ndarray:
         mid.append(out if len(mid) == 1 else out + mid[-1])  # residual from the second on
     features = np.concatenate(mid, axis=2)  # [n, 187, 753]
     # max and mean over time, interleaved per channel as TensorFlow flattens [753, 2]
-    pooled = np.stack([features.max(axis=1), features.mean(axis=1)], axis=2).reshape(len(features), -1)
-    scale, shift = _scale_shift("batch_normalization_9")
-    w = weights()
-    return _relu_batch_norm((pooled * scale + shift) @ w["dense/kernel"] + w["dense/bias"], "batch_normalization_10")
+    return np.stack([features.max(axis=1), features.mean(axis=1)], axis=2).reshape(len(features), -1)
 
 
 def tag_probabilities(embedding: np.ndarray) -> np.ndarray:

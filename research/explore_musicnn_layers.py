@@ -1,0 +1,108 @@
+"""Does musicnn's pooled layer transfer to an unseen source better than its embedding (#31)?
+
+musicnn's authors found the layer below the embedding (each of 753 channels' maximum and
+mean over time, ``musicnn.pooled_numpy``) the best input for other tasks. Here it is
+scored as the embedding was (`explore_unseen_source.py`): logistic regression with
+balanced classes at fixed ``C``, majority vote of each clip's 3-s segments, trained on one
+source and scored on the other's clips of the shared genres (classical, pop, rock) --
+GTZAN's 519 clean clips -> Emotify's 150, and Emotify's 200 -> GTZAN's 221. Both
+directions are unseen-source figures.
+
+The pooled layer is computed by the numpy forward pass (the shipped ONNX graph outputs the
+embedding only), for every segment of every clip, and kept in
+``~/.cache/genre-tagger/explore_musicnn_layers.npz``; the embedding and the hand-made
+features come from the feature cache a ``retrain`` or `explore_unseen_source.py` filled.
+Run from the project root::
+
+    .venv/bin/python research/explore_musicnn_layers.py --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+from genre_tagger import segments
+from genre_tagger.pipeline.audio import load
+from genre_tagger.pipeline.cache import Cache, default_path
+from genre_tagger.plugins import registry
+from genre_tagger.selection import track_balanced_accuracy
+from genre_tagger.training.dataset import Dataset, drop_duplicate_rows
+from genre_tagger.training.retrain import Progress, RetrainOptions, cross_set, extract, find_training_clips
+from genre_tagger_plugins import musicnn
+from genre_tagger_plugins.estimators.logreg import LogReg
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "research" / "results" / "explore_musicnn_layers"
+POOLED = default_path().with_name("explore_musicnn_layers.npz")
+SHARED_GENRES = ["classical", "pop", "rock"]
+
+
+def pooled_of(path: str) -> np.ndarray:
+    """The pooled layer of every 3-s segment of one file, ``[n_segments, 1506]``."""
+    patches = musicnn.log_mel_patches(segments.split(load(path)))
+    return np.concatenate([musicnn.pooled_numpy(patches[i : i + 1]) for i in range(len(patches))]).astype(np.float32)
+
+
+def pooled_layers(paths: dict[str, str], jobs: int) -> dict[str, np.ndarray]:
+    """:func:`pooled_of` per clip id of ``paths`` (clip id -> file), cached in :data:`POOLED`."""
+    if POOLED.exists():
+        stored = np.load(POOLED)
+        return {key.replace("|", "/"): stored[key] for key in stored.files}
+    with Pool(jobs) as pool:
+        layers = dict(zip(paths, pool.map(pooled_of, list(paths.values()), chunksize=4)))
+    np.savez(POOLED, **{key.replace("/", "|"): rows for key, rows in layers.items()})
+    return layers
+
+
+def columns(data: Dataset, layers: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """The columns ``name`` names (``+``-joined: max, mean, embedding, hand) of ``data``'s rows."""
+    rows = np.vstack([layers[clip][segment] for clip, segment in zip(data.groups, data.segment)])
+    parts = {"max": rows[:, 0::2], "mean": rows[:, 1::2], "embedding": data.features["musicnn"],
+             "hand": np.hstack([data.features["gtzan57"], data.features["timbre-rhythm"]])}
+    return np.hstack([parts[p] for p in name.split("+")])
+
+
+def unseen_score(train: Dataset, test: Dataset, layers, name: str, C: float) -> float:
+    model = LogReg(C=C).fit(columns(train, layers, name), train.y)
+    keep = np.isin(test.y, SHARED_GENRES)
+    test = test.subset(keep)
+    return track_balanced_accuracy(test.y, model.predict_proba(columns(test, layers, name)), model.classes_,
+                                   test.groups)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    options = RetrainOptions(SHARED / "gtzan" / "genres", Path("/nonexistent"), SHARED / "gtzan" / "splits",
+                             cross_labels=SHARED / "emotify" / "labels.csv", jobs=args.jobs)
+    progress = Progress(note=print, warn=print)
+    reg = registry()
+    extractors = [reg.feature_extractor(n) for n in ("gtzan57", "timbre-rhythm", "musicnn")]
+    with Cache(default_path()) as cache:
+        found = find_training_clips(options, progress)
+        gtzan = drop_duplicate_rows(extract(found.clips, extractors, cache, args.jobs, None, progress))
+        emotify = cross_set(options, extractors, cache, {str(g): 1 for g in np.unique(gtzan.y)}, progress).dataset
+    paths = {clip.clip_id: str(clip.path) for clip in found.clips}
+    paths |= {str(g): str(SHARED / "emotify" / g) for g in np.unique(emotify.groups)}
+    layers = pooled_layers(paths, args.jobs)
+    rows = []
+    for name in ("max", "mean", "max+mean", "embedding", "max+embedding", "hand+max+mean", "hand+embedding"):
+        for C in (0.0001, 0.001, 0.01):
+            rows.append({"columns": name, "C": C,
+                         "GTZAN -> Emotify": round(unseen_score(gtzan, emotify, layers, name, C), 3),
+                         "Emotify -> GTZAN": round(unseen_score(emotify, gtzan, layers, name, C), 3)})
+            print(rows[-1], flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
