@@ -1,8 +1,8 @@
 """Does musicnn's pooled layer transfer to an unseen source better than its embedding (#31)?
 
 musicnn's authors found the layer below the embedding (each of 753 channels' maximum and
-mean over time, ``musicnn.pooled_numpy``) the best input for other tasks. Here it is
-scored as the embedding was (`explore_unseen_source.py`): logistic regression with
+mean over time, ``musicnn.pooled_numpy``) the best input for other tasks. Here it, and
+musicnn's 50 tag probabilities (and their logits), are scored as the embedding was (`explore_unseen_source.py`): logistic regression with
 balanced classes at fixed ``C``, majority vote of each clip's 3-s segments, trained on one
 source and scored on the other's clips of the shared genres (classical, pop, rock) --
 GTZAN's 519 clean clips -> Emotify's 150, and Emotify's 200 -> GTZAN's 221. Both
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from genre_tagger import segments
 from genre_tagger.pipeline.audio import load
+from genre_tagger.models.voting import track_votes
 from genre_tagger.pipeline.cache import Cache, default_path
 from genre_tagger.plugins import registry
 from genre_tagger.selection import track_balanced_accuracy
@@ -61,10 +63,11 @@ def pooled_layers(paths: dict[str, str], jobs: int) -> dict[str, np.ndarray]:
 
 
 def columns(data: Dataset, layers: dict[str, np.ndarray], name: str) -> np.ndarray:
-    """The columns ``name`` names (``+``-joined: max, mean, embedding, hand) of ``data``'s rows."""
+    """The columns ``name`` names (``+``-joined: max, mean, embedding, tags, logits, hand) of ``data``'s rows."""
     rows = np.vstack([layers[clip][segment] for clip, segment in zip(data.groups, data.segment)])
-    parts = {"max": rows[:, 0::2], "mean": rows[:, 1::2], "embedding": data.features["musicnn"],
-             "hand": np.hstack([data.features["gtzan57"], data.features["timbre-rhythm"]])}
+    tags = musicnn.tag_probabilities(data.features["musicnn"])
+    parts = {"max": rows[:, 0::2], "mean": rows[:, 1::2], "embedding": data.features["musicnn"], "tags": tags,
+             "logits": np.log(tags) - np.log1p(-tags), "hand": np.hstack([data.features["gtzan57"], data.features["timbre-rhythm"]])}
     return np.hstack([parts[p] for p in name.split("+")])
 
 
@@ -93,14 +96,25 @@ def main(argv=None) -> int:
     paths |= {str(g): str(SHARED / "emotify" / g) for g in np.unique(emotify.groups)}
     layers = pooled_layers(paths, args.jobs)
     rows = []
-    for name in ("max", "mean", "max+mean", "embedding", "max+embedding", "hand+max+mean", "hand+embedding"):
-        for C in (0.0001, 0.001, 0.01):
+    for name in ("max", "mean", "max+mean", "embedding", "max+embedding", "hand+max+mean", "hand+embedding",
+                 "tags", "logits", "tags+embedding"):
+        for C in (0.0001, 0.001, 0.01) + ((0.1, 1.0) if "tags" in name or "logits" in name else ()):
             rows.append({"columns": name, "C": C,
                          "GTZAN -> Emotify": round(unseen_score(gtzan, emotify, layers, name, C), 3),
                          "Emotify -> GTZAN": round(unseen_score(emotify, gtzan, layers, name, C), 3)})
             print(rows[-1], flush=True)
+    # where Emotify's pop goes, and how musicnn's own tags rate it
+    model = LogReg(C=0.001).fit(gtzan.features["musicnn"], gtzan.y)
+    pop = emotify.subset(emotify.y == "pop")
+    tracks, votes = track_votes(model.predict_proba(pop.features["musicnn"]), model.classes_, pop.groups, "majority")
+    pop_votes = dict(Counter(votes.tolist()).most_common())
+    tags = {f"{source} pop": {t: round(float(p), 2) for t, p in zip(musicnn.MSD_TAGS, musicnn.tag_probabilities(
+        data.features["musicnn"][data.y == "pop"]).mean(0)) if t in ("pop", "rock", "indie", "female vocalists")}
+        for source, data in (("Emotify", emotify), ("GTZAN", gtzan))}
+    print("Emotify pop voted", pop_votes, "; mean tag probabilities", tags)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+    RESULTS.with_suffix(".json").write_text(json.dumps({"rows": rows, "emotify_pop_votes": pop_votes, "pop_tags": tags},
+                                                       indent=2))
     return 0
 
 
