@@ -314,7 +314,8 @@ def _samples_of(packet: av.Packet, audio: av.AudioStream) -> int:
     """How many samples ``packet`` says it holds, at the decoder's rate (0 when it does not say)."""
     if not packet.duration or packet.time_base is None:
         return 0
-    return round(float(packet.duration * packet.time_base) * audio.codec_context.sample_rate)
+    return round(packet.duration * packet.time_base.numerator * audio.codec_context.sample_rate
+                 / packet.time_base.denominator)
 
 
 def _skippable_packets(only: Sequence[tuple[int, int]] | None, container: av.container.InputContainer,
@@ -332,10 +333,16 @@ def _skippable_packets(only: Sequence[tuple[int, int]] | None, container: av.con
     if only is None or duration is None or audio.codec_context.codec.canonical_name not in SKIPPABLE_CODECS:
         return None
     decoded = _needed(only, before=DECODE_PREROLL_S + SPAN_MARGIN_S)
+    # a demuxed packet has its stream's time base: read once, since each read of a packet's
+    # makes a Fraction, which cost a 4-minute mp3's 9000 packets more than decoding the spans
+    rate = audio.codec_context.sample_rate
+    if audio.time_base is None:
+        return None
+    per_tick, ticks_per_s = audio.time_base.numerator * rate, audio.time_base.denominator
 
     def skippable(packet: av.Packet, number: int, seconds: float) -> int:
-        samples = _samples_of(packet, audio)
-        length = samples / audio.codec_context.sample_rate
+        samples = round(packet.duration * per_tick / ticks_per_s) if packet.duration else 0
+        length = samples / rate
         if number <= 2 or not samples or seconds + length > duration - END_GUARD_S or decoded(seconds, seconds + length):
             return 0
         return samples
@@ -403,6 +410,10 @@ def _to_float32(samples: np.ndarray, sample_format: str) -> np.ndarray:
     raise ValueError(f"unknown sample format {sample_format!r}")  # FFmpeg has no other
 
 
+_NOTHING = np.empty(0, dtype=np.float32)
+_NOTHING.flags.writeable = False
+
+
 class _Resampler:
     """Streams mono chunks from the decoder's rate to SAMPLE_RATE with soxr, and stands
     zeros in for the chunks that are not needed.
@@ -448,6 +459,9 @@ class _Resampler:
 
     def skip(self, n_samples: int, rate: int) -> np.ndarray:
         """Stand ``n_samples`` at ``rate`` Hz that are not needed; returns what the filter still held."""
+        if rate == self._rate and self._soxr is None:  # skipping on: nothing to flush
+            self._part_in += n_samples
+            return _NOTHING
         pieces = [self._new_part(rate), self._end_filter()]
         self._part_in += n_samples
         return np.concatenate(pieces)
