@@ -21,6 +21,11 @@ from genre_tagger.pipeline.audio import SAMPLE_RATE, AudioError
 # Codec padding a decoder may leave at the ends. AAC primes 1024 samples and pads the
 # last frame; an m4a without an edit list (as PyAV writes them) keeps both.
 LENGTH_TOLERANCE_S = {"m4a": 0.1}
+#: AAC's noise substitution draws from a generator every decoded frame advances, so after
+#: skipped packets the substituted noise differs from a full decode's: within a span the
+#: difference's RMS stays below this share of the signal's (-34 dB; measured on real music
+#: by research/check_aac_spans.py, where no genre changed)
+AAC_SPAN_RMS = 0.02
 DEFAULT_LENGTH_TOLERANCE_S = 0.05
 
 
@@ -148,8 +153,9 @@ def test_stream_yields_full_blocks_that_add_up_to_load(make_audio, ext, block_sa
 @pytest.mark.parametrize("ext,sr", [("flac", 22050), ("flac", 44100), ("mp3", 44100), ("mp3", 48000), ("m4a", 48000),
                                     ("ogg", 32000), ("opus", 48000), ("wav", 96000)])
 def test_stream_only_spans_decodes_them_as_a_full_decode_does(tmp_path, ext, sr):
-    """``only``: the samples inside the spans are those of a full decode, those more
-    than a second from every span are zeros, and the length is the same."""
+    """``only``: the samples inside the spans are those of a full decode (AAC's within
+    :data:`AAC_SPAN_RMS`, see there), those more than a second from every span are zeros,
+    and the length is the same."""
     path = audiofactory.write(tmp_path / f"clip.{ext}", np.stack([audiofactory.music_like(20.0, sr, seed=1),
                                                                  audiofactory.music_like(20.0, sr, seed=2)]), sr)
     full = audio.load(path)
@@ -161,8 +167,30 @@ def test_stream_only_spans_decodes_them_as_a_full_decode_does(tmp_path, ext, sr)
     for start, stop in spans:
         inside[start:stop] = True
         near[max(0, start - SAMPLE_RATE):stop + SAMPLE_RATE] = True
-    np.testing.assert_allclose(part[inside], full[inside], atol=1e-5)
+    if ext == "m4a":
+        for start, stop in spans:
+            difference, signal = part[start:stop] - full[start:stop], full[start:stop]
+            assert np.sqrt(np.mean(difference ** 2) / np.mean(signal ** 2)) < AAC_SPAN_RMS
+    else:
+        np.testing.assert_allclose(part[inside], full[inside], atol=1e-5)
     assert not part[~near].any() and full[~near].any()
+
+
+@pytest.mark.parametrize("ext,skipped", [("mp3", True), ("flac", True), ("opus", True), ("m4a", True),
+                                         ("ogg", False), ("wav", False)])
+def test_stream_only_spans_leaves_far_packets_undecoded(tmp_path, monkeypatch, ext, skipped):
+    """The codecs of SKIPPABLE_CODECS decode none of the packets far from every span; the
+    others decode every packet (and convert only the frames near a span)."""
+    sr = 48000 if ext == "opus" else 44100
+    path = audiofactory.write(tmp_path / f"clip.{ext}", audiofactory.music_like(20.0, sr, seed=1), sr)
+    decoded = []
+    check = audio._check_frame
+    monkeypatch.setattr(audio, "_check_frame", lambda path, frame: (decoded.append(frame.samples), check(path, frame)))
+    list(audio.stream(path, 100_000))
+    every = sum(decoded)
+    decoded.clear()
+    list(audio.stream(path, 100_000, only=[(150_000, 150_000 + 66149)]))  # 3 s of 20
+    assert (sum(decoded) < every / 3) == skipped
 
 
 def test_stream_blocks_are_independent_arrays(make_audio):
