@@ -152,6 +152,24 @@ def test_resume_uses_the_cache(library, tiny_models, tmp_path):
     assert f"{len(FORMATS)} from cache," in fourth.output
 
 
+def test_a_cached_dry_run_reads_each_files_genres_once(library, tiny_models, tmp_path, monkeypatch):
+    """A dry run plans each file's tag from the genres it read for the report; a write
+    reads them again next to the write, for the journal."""
+    from genre_tagger.tagging import journal, scan
+
+    cache = tmp_path / "cache.sqlite"
+    run("scan", library, "--models-dir", tiny_models, "--cache", cache)
+    reads = []
+    for module in (scan, journal):
+        monkeypatch.setattr(module, "read_genres", lambda path, read=read_genres: (reads.append(path), read(path))[1])
+    assert run("scan", library, "--models-dir", tiny_models, "--cache", cache).exit_code == 0
+    assert len(reads) == len(FORMATS) == len(set(reads))
+    reads.clear()
+    assert run("scan", library, "--models-dir", tiny_models, "--cache", cache, "--write",
+               "--journal", tmp_path / "j").exit_code == 0
+    assert len(reads) == 2 * len(FORMATS)
+
+
 def test_jobs_give_the_same_report(library, tiny_models, tmp_path):
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
     assert run("scan", library, "--models-dir", tiny_models, "--no-cache", "--report", one).exit_code == 0

@@ -298,6 +298,7 @@ def tag_file(
     id3_join: str | None = "; ",
     expect: FileStamp | None = None,
     dry_run: bool = False,
+    existing: Sequence[str] | None = None,
 ) -> list[str] | None:
     """Tag ``path`` with ``new_genres`` under ``policy``, journalling the change first.
 
@@ -313,7 +314,9 @@ def tag_file(
     written.
 
     With ``dry_run`` nothing is journalled or written (``journal`` may be ``None``):
-    the return value says what would be written.
+    the return value says what would be written; ``existing``, the genres the caller has
+    just read from the file, then spares reading them again (a cached dry run reads each
+    file's tags once). A write always reads them itself, next to the write, for the journal.
     """
     try:
         now = stamp(path)
@@ -324,7 +327,8 @@ def tag_file(
     elif now != expect:
         raise TagError(f"{os.fspath(path)}: file changed since it was analysed")
     check_writable(path)  # a tag that cannot be rewritten safely is left alone, dry run or not
-    existing = read_genres(path)
+    if existing is None or not dry_run:
+        existing = read_genres(path)
     planned = plan_genres(existing, new_genres, policy)
     if planned is None or dry_run:
         return planned

@@ -184,13 +184,13 @@ def tag_names(predictor: Predictor, overrides: dict[str, str] | None = None) -> 
     return {**DEFAULT_GENRE_NAMES, **own, **(overrides or {})}
 
 
-def _current_genres(path: Path) -> list[str]:
-    """The genres ``path`` holds now; ``[]`` when it has none or they cannot be read (a
-    file to be tagged then fails, saying why)."""
+def _current_genres(path: Path) -> list[str] | None:
+    """The genres ``path`` holds now; ``None`` when they cannot be read (a file to be
+    tagged then fails, saying why)."""
     try:
         return read_genres(path)
     except TagError:
-        return []
+        return None
 
 
 def _journal_failure(prediction: FilePrediction, error: JournalError) -> str:
@@ -311,6 +311,7 @@ class Scanner:
         judgement = judge(prediction, self.predictor, self.options.vote, self.options.min_confidence,
                           self.options.genres, self.options.genre_margin)
         decision, assessment, names = judgement.vote, judgement.assessment, self.names
+        genres_now = _current_genres(path)
         result = TrackResult(
             str(path),
             genre=names.get(decision.genre, decision.genre),
@@ -320,7 +321,7 @@ class Scanner:
             segments=prediction.segments,
             model=self.predictor.name,
             duration_s=prediction.duration_s,
-            current=_current_genres(path),
+            current=genres_now or [],
         )
         if judgement.uncertain_note is not None:
             result.genre, result.status, result.error = UNKNOWN, UNCERTAIN, f"{path}: {judgement.uncertain_note}"
@@ -338,6 +339,7 @@ class Scanner:
                 id3_join=self.options.id3_join,
                 expect=expect,
                 dry_run=not self.options.write,
+                existing=genres_now,
             )
         except UnsafeTagError as error:  # left as it is, and the report says why
             result.status, result.reason, result.error = KEPT, UNSAFE_TAGS, str(error)
