@@ -99,8 +99,8 @@ def predict_files(
         else:
             pending[path] = key
     for analysed in analyse_many(list(pending), predictor.extractors, max_segments, jobs, cluster=cluster, stop=stop):
-        # made once the first file is analysed: the worker processes start first, so
-        # that importing the model's libraries overlaps their start-up
+        # made once the first file is analysed, while the workers go on with the next ones
+        # (made on a thread during their start-up instead, one scan in ~35 exited silently)
         predictor.load_model()
         prediction = _from_analysis(predictor, cache, analysed, pending[analysed.path], model_key, settings,
                                     feature_keys, cache_features)
