@@ -279,7 +279,7 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
             except av.FFmpegError as error:
                 n_skipped, skip_reason = n_skipped + 1, _ffmpeg_reason(error)
                 continue
-            if skippable is not None and n_packets == 2 and sum(f.samples for f in frames) != _samples_of(packet, audio):
+            if skippable is not None and n_packets == 2 and sum(f.samples for f in frames) != _samples_of(audio)(packet):
                 skippable = None  # its packets do not decode to what their durations say: decode them all
             for frame in frames:
                 _check_frame(path, frame)
@@ -312,12 +312,16 @@ def _mono_chunks(path: str | os.PathLike[str], only: Sequence[tuple[int, int]] |
         log.warning("%s: reading stopped after %.1f s (%s)", path, n_samples / SAMPLE_RATE, stopped_by)
 
 
-def _samples_of(packet: av.Packet, audio: av.AudioStream) -> int:
-    """How many samples ``packet`` says it holds, at the decoder's rate (0 when it does not say)."""
-    if not packet.duration or packet.time_base is None:
-        return 0
-    return round(packet.duration * packet.time_base.numerator * audio.codec_context.sample_rate
-                 / packet.time_base.denominator)
+def _samples_of(audio: av.AudioStream) -> Callable[[av.Packet], int]:
+    """``samples(packet)``: how many samples a demuxed packet of ``audio`` says it holds, at
+    the decoder's rate (0 when it does not say). A demuxed packet has its stream's time
+    base, read here once: each read of a packet's makes a Fraction, which cost a 4-minute
+    mp3's 9000 packets more than decoding its spans."""
+    if audio.time_base is None:
+        return lambda packet: 0
+    per_tick = audio.time_base.numerator * audio.codec_context.sample_rate
+    ticks = audio.time_base.denominator
+    return lambda packet: round(packet.duration * per_tick / ticks) if packet.duration else 0
 
 
 def _skippable_packets(only: Sequence[tuple[int, int]] | None, container: av.container.InputContainer,
@@ -335,15 +339,10 @@ def _skippable_packets(only: Sequence[tuple[int, int]] | None, container: av.con
     if only is None or duration is None or audio.codec_context.codec.canonical_name not in SKIPPABLE_CODECS:
         return None
     decoded = _needed(only, before=DECODE_PREROLL_S + SPAN_MARGIN_S)
-    # a demuxed packet has its stream's time base: read once, since each read of a packet's
-    # makes a Fraction, which cost a 4-minute mp3's 9000 packets more than decoding the spans
-    rate = audio.codec_context.sample_rate
-    if audio.time_base is None:
-        return None
-    per_tick, ticks_per_s = audio.time_base.numerator * rate, audio.time_base.denominator
+    samples_of, rate = _samples_of(audio), audio.codec_context.sample_rate
 
     def skippable(packet: av.Packet, number: int, seconds: float) -> int:
-        samples = round(packet.duration * per_tick / ticks_per_s) if packet.duration else 0
+        samples = samples_of(packet)
         length = samples / rate
         if number <= 2 or not samples or seconds + length > duration - END_GUARD_S or decoded(seconds, seconds + length):
             return 0
