@@ -29,17 +29,15 @@ import numpy as np
 
 from genre_tagger import segments
 from genre_tagger.pipeline.audio import load
+from genre_tagger.pipeline.cache import default_path
 from genre_tagger.models.voting import track_votes
-from genre_tagger.pipeline.cache import Cache, default_path
-from genre_tagger.plugins import registry
 from genre_tagger.selection import track_balanced_accuracy
-from genre_tagger.training.dataset import Dataset, drop_duplicate_rows
-from genre_tagger.training.retrain import Progress, RetrainOptions, cross_set, extract, find_training_clips
+from genre_tagger.training.dataset import Dataset
 from genre_tagger_plugins import musicnn
 from genre_tagger_plugins.estimators.logreg import LogReg
+from shared_clips import SHARED, gtzan_and_emotify
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "research" / "results" / "explore_musicnn_layers"
 POOLED = default_path().with_name("explore_musicnn_layers.npz")
 SHARED_GENRES = ["classical", "pop", "rock"]
@@ -83,16 +81,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args(argv)
-    options = RetrainOptions(SHARED / "gtzan" / "genres", Path("/nonexistent"), SHARED / "gtzan" / "splits",
-                             cross_labels=SHARED / "emotify" / "labels.csv", jobs=args.jobs)
-    progress = Progress(note=print, warn=print)
-    reg = registry()
-    extractors = [reg.feature_extractor(n) for n in ("gtzan57", "timbre-rhythm", "musicnn")]
-    with Cache(default_path()) as cache:
-        found = find_training_clips(options, progress)
-        gtzan = drop_duplicate_rows(extract(found.clips, extractors, cache, args.jobs, None, progress))
-        emotify = cross_set(options, extractors, cache, {str(g): 1 for g in np.unique(gtzan.y)}, progress).dataset
-    paths = {clip.clip_id: str(clip.path) for clip in found.clips}
+    clips, gtzan, emotify = gtzan_and_emotify(args.jobs)
+    paths = {clip.clip_id: str(clip.path) for clip in clips}
     paths |= {str(g): str(SHARED / "emotify" / g) for g in np.unique(emotify.groups)}
     layers = pooled_layers(paths, args.jobs)
     rows = []

@@ -36,15 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_tagger.pipeline.cache import Cache, default_path
-from genre_tagger.plugins import registry
 from genre_tagger.selection import GroupedFolds, track_balanced_accuracy
-from genre_tagger.training.dataset import Dataset, drop_duplicate_rows
-from genre_tagger.training.retrain import Progress, RetrainOptions, cross_set, extract, find_training_clips
+from genre_tagger.training.dataset import Dataset
 from genre_tagger_plugins.estimators.logreg import LogReg
+from shared_clips import gtzan_and_emotify
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "research" / "results" / "explore_source_alignment"
 METHODS = ("none", "shift", "scale", "z-score", "coral")
 FEATURE_SETS = (("musicnn",), ("gtzan57", "timbre-rhythm", "musicnn"))
@@ -99,15 +96,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args(argv)
-    options = RetrainOptions(SHARED / "gtzan" / "genres", Path("/nonexistent"), SHARED / "gtzan" / "splits",
-                             cross_labels=SHARED / "emotify" / "labels.csv", jobs=args.jobs)
-    progress = Progress(note=print, warn=print)
-    reg = registry()
-    extractors = [reg.feature_extractor(n) for n in FEATURE_SETS[-1]]
-    with Cache(default_path()) as cache:
-        found = find_training_clips(options, progress)
-        gtzan = drop_duplicate_rows(extract(found.clips, extractors, cache, args.jobs, None, progress))
-        emotify = cross_set(options, extractors, cache, {str(g): 1 for g in np.unique(gtzan.y)}, progress).dataset
+    clips, gtzan, emotify = gtzan_and_emotify(args.jobs)
     rng = np.random.default_rng(0)
     shared = {"classical", "pop", "rock"}
     libraries = {
